@@ -1,0 +1,170 @@
+"""The producer upstream services use: validated, Avro-encoded, keyed by entity id, never silently lossy.
+
+Built on confluent-kafka with idempotence and acks=all. Every event is validated against its
+schema before anything is queued, so a bad field raises an error naming it and nothing is sent.
+Delivery failures are collected and raised from ``flush()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from streams.codec import EventCodec, EventValidationError, build_codec
+from streams.errors import BrokerUnavailableError, StreamsError
+from streams.events import POST_ACTIVITIES, DataExport, EmailNotification, Event, PostActivity, PostCreated, UserCreated, UserUpdated
+from streams.settings import Settings, load_settings
+
+
+class DeliveryError(StreamsError):
+    """The broker did not acknowledge one or more events."""
+
+    def __init__(self, failures: list[tuple[str, KafkaError]]) -> None:
+        first_topic, first_error = failures[0]
+        super().__init__(f"{len(failures)} event(s) not delivered; first to {first_topic}: {first_error.str()}")
+        self.failures = failures
+
+
+def user_id_of(user: Mapping[str, Any] | str) -> Any:
+    """A user given as its id, or as a mapping with an "id"."""
+    return user if isinstance(user, str) else user.get("id")
+
+
+class EventProducer:
+    """Publishes typed events to their family's topic. Use as a context manager, or call close()."""
+
+    def __init__(self, settings: Settings | None = None, codec: EventCodec | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.codec = codec or build_codec(self.settings.schema_registry.url)
+        kafka = self.settings.kafka
+        self._producer = Producer(
+            {
+                "bootstrap.servers": kafka.brokers,
+                "client.id": kafka.client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": kafka.compression,
+                "linger.ms": 5,
+                "log_level": 0,
+            }
+        )
+        self._failures: list[tuple[str, KafkaError]] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            with self._lock:
+                self._failures.append((message.topic(), error))
+
+    def publish(self, event: Event, topic: str | None = None, key: str | None = None) -> None:
+        """Validate, encode and queue one event to its family's topic; delivery is confirmed by flush()."""
+        self._produce(topic or self.settings.topics.for_family(event.family), key or event.key(), self.codec.encode(event))
+
+    def publish_many(self, events: Iterable[Event], batch_size: int = 100) -> int:
+        """Validate and encode every event first, so a bad one raises before any is sent; then send in batches."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        encoded = [(self.settings.topics.for_family(e.family), e.key(), self.codec.encode(e)) for e in events]
+        for start in range(0, len(encoded), batch_size):
+            for topic, key, payload in encoded[start:start + batch_size]:
+                self._produce(topic, key, payload)
+            self._producer.poll(0)
+        return len(encoded)
+
+    def _produce(self, topic: str, key: str, payload: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, payload, key.encode(), on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+
+    def publish_user_created(self, user: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> UserCreated:
+        """A signup; ``user`` has id, email, username and optionally full_name."""
+        event = UserCreated.new(
+            metadata,
+            user_id=user.get("id"),
+            email=user.get("email"),
+            username=user.get("username"),
+            full_name=user.get("full_name"),
+        )
+        self.publish(event)
+        return event
+
+    def publish_user_updated(self, user: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> UserUpdated:
+        """A profile change; ``user`` has id and only the fields that changed."""
+        fields = {name: user.get(name) for name in ("email", "username", "full_name", "bio")}
+        event = UserUpdated.new(metadata, user_id=user.get("id"), **fields)
+        self.publish(event)
+        return event
+
+    def publish_post_created(self, post: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> PostCreated:
+        """A new post; ``post`` has id, author_id and content."""
+        event = PostCreated.new(metadata, post_id=post.get("id"), author_id=post.get("author_id"), content=post.get("content"))
+        self.publish(event)
+        return event
+
+    def publish_post_activity(
+        self,
+        activity: str,
+        post_id: str,
+        user_id: str,
+        comment_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PostActivity:
+        """A view, like, comment or share of a post (``activity``: viewed, liked, commented, shared)."""
+        if activity not in POST_ACTIVITIES:
+            raise EventValidationError("PostActivity", "activity", f"{activity!r} is not one of {sorted(POST_ACTIVITIES)}")
+        extra = {"comment_id": comment_id} if activity == "commented" else {}
+        event = POST_ACTIVITIES[activity].new(metadata, post_id=post_id, user_id=user_id, **extra)
+        self.publish(event)
+        return event
+
+    def publish_email_notification(
+        self,
+        user: Mapping[str, Any] | str,
+        template: str,
+        data: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> EmailNotification:
+        """Ask for a templated email to ``user`` (a mapping with an id, or the id itself)."""
+        event = EmailNotification.new(metadata, user_id=user_id_of(user), template=template, data=dict(data or {}))
+        self.publish(event)
+        return event
+
+    def publish_data_export(
+        self,
+        user: Mapping[str, Any] | str,
+        format: str,
+        filters: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> DataExport:
+        """Ask for an export of a user's data as csv, json or pdf; filters: posts_limit (default 100)."""
+        event = DataExport.new(metadata, user_id=user_id_of(user), format=format, filters={"posts_limit": 100, **(filters or {})})
+        self.publish(event)
+        return event
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every queued event; raise DeliveryError or BrokerUnavailableError if any is not acknowledged."""
+        remaining = self._producer.flush(timeout)
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise DeliveryError(failures)
+        if remaining:
+            raise BrokerUnavailableError(
+                f"{remaining} event(s) still unacknowledged after {timeout:.0f}s; is Kafka up at {self.settings.kafka.brokers}?"
+            )
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.flush(timeout)

@@ -1,0 +1,48 @@
+"""A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+
+from __future__ import annotations
+
+import threading
+import time
+from email import message_from_bytes
+from email.message import Message
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class Inbox:
+    """aiosmtpd handler: every accepted message, parsed, in arrival order."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            self.messages.append(message_from_bytes(envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def to(self, recipient: str) -> list[Message]:
+        with self._lock:
+            return [message for message in self.messages if message["To"] == recipient]
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return list(self.messages)
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.inbox = Inbox()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
+        self.port = port
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.controller.stop()

@@ -1,0 +1,109 @@
+"""Models and migrations, on SQLite and on PostgreSQL."""
+
+import asyncio
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from streams.db import migrate
+from streams.db.engine import async_engine, session_factory, sync_engine
+from streams.db.models import Base, ProcessedEvent, User, UserProfile
+from streams.services.search import index_document, is_search_table, search
+
+TABLES = {
+    "users", "followers", "user_profiles", "posts", "tags", "post_tags",
+    "notifications", "email_log", "data_exports", "processed_events",
+}
+
+
+def test_migrations_create_every_table_and_downgrade_removes_them(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    engine = sync_engine(database_url)
+    tables = set(inspect(engine).get_table_names())
+    assert {name for name in tables if not is_search_table(name)} == TABLES | {"alembic_version"}
+    assert {"search_index", "search_documents"} & tables
+    migrate.downgrade(database_url)
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    engine.dispose()
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    engine = sync_engine(database_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_name": lambda name, type_, parents: not (type_ == "table" and is_search_table(name))}
+        )
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_a_processed_event_id_can_be_recorded_only_once(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    event_id = str(uuid.uuid4())
+
+    async def scenario() -> int:
+        engine = async_engine(database_url)
+        sessions = session_factory(engine)
+        try:
+            async with sessions.begin() as session:
+                session.add(User(id="u1", email="u1@example.com", username="u1"))
+                session.add(UserProfile(user_id="u1", bio="Welcome to our platform!"))
+                session.add(ProcessedEvent(event_id=event_id, handler="users.create_user", event_type="UserCreated"))
+            with pytest.raises(IntegrityError):
+                async with sessions.begin() as session:
+                    session.add(ProcessedEvent(event_id=event_id, handler="users.create_user", event_type="UserCreated"))
+            async with sessions() as session:
+                return len((await session.scalars(select(ProcessedEvent))).all())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_foreign_keys_are_enforced_on_both_backends(database_url: str) -> None:
+    migrate.upgrade(database_url)
+
+    async def scenario() -> None:
+        engine = async_engine(database_url)
+        try:
+            with pytest.raises(IntegrityError):
+                async with session_factory(engine).begin() as session:
+                    session.add(UserProfile(user_id="nobody", bio="orphan"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_search_finds_users_and_posts_by_their_words(database_url: str) -> None:
+    migrate.upgrade(database_url)
+
+    async def scenario() -> tuple[list, list, list, list]:
+        engine = async_engine(database_url)
+        try:
+            async with session_factory(engine).begin() as session:
+                await index_document(session, "user", "ada", "ada Ada Lovelace Analytical engines and poetry")
+                await index_document(session, "post", "p1", "Streaming events with Kafka is fun #kafka")
+                await index_document(session, "post", "p2", "Gardening notes: tomatoes")
+                await index_document(session, "post", "p1", "Streaming events with Kafka and Faust")
+            async with session_factory(engine)() as session:
+                return (
+                    await search(session, "kafka"),
+                    await search(session, "stream", kind="post"),
+                    await search(session, "lovelace", kind="user"),
+                    await search(session, 'fun" OR *'),
+                )
+        finally:
+            await engine.dispose()
+
+    kafka, stemmed, person, hostile = asyncio.run(scenario())
+    assert [(hit.kind, hit.entity_id) for hit in kafka] == [("post", "p1")]
+    assert [hit.entity_id for hit in stemmed] == ["p1"]
+    assert [(hit.kind, hit.entity_id) for hit in person] == [("user", "ada")]
+    assert hostile == []
