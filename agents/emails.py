@@ -6,7 +6,7 @@ import faust
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, mailer, sessions, topics
+from streams.app import app, failures, mailer, sessions, topics
 from streams.db.models import User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -28,4 +28,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.emails)
 async def process_email_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle)
+    await handle_each(stream, handle, "emails", failures)

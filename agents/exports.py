@@ -10,18 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, sessions, settings, topics
+from streams.app import app, failures, sessions, settings, topics
 from streams.db.models import DataExport as ExportRecord
 from streams.db.models import Notification, Post, User, UserProfile
 from streams.db.once import run_once
-from streams.errors import EntityNotFoundError, StreamsError
+from streams.errors import EntityNotFoundError, PermanentError
 from streams.events import DataExport, Event
 from streams.services.exports import ExportData, ExportPost, ExportUser, check_format, write_export
 
 EXPORT_COMPLETE = "data_export_complete"
 
 
-class ExportFilterError(StreamsError):
+class ExportFilterError(PermanentError):
     """A filter value makes no sense (a negative posts_limit): permanent."""
 
 
@@ -61,4 +61,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.exports)
 async def process_export_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle)
+    await handle_each(stream, handle, "exports", failures)

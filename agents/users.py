@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, mailer, sessions, topics
+from streams.app import app, failures, mailer, sessions, topics
 from streams.db.models import Follower, Notification, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -84,4 +84,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.users)
 async def process_user_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle)
+    await handle_each(stream, handle, "users", failures)

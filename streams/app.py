@@ -9,17 +9,20 @@ from __future__ import annotations
 import faust
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from streams.codec import build_codec, register_faust_codec
+from streams.agent_loop import FailureRouter
+from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
 from streams.errors import ConfigurationError
 from streams.services.email import Mailer
+from streams.relay import Relay, relay_forever
+from streams.retry import RetryPolicy
 from streams.settings import Settings, load_settings
-from streams.topics import EventTopics, declare_event_topics
+from streams.topics import EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
 from streams.worker_startup import install_startup_checks
 
 
-def create_app(settings: Settings) -> faust.App:
-    register_faust_codec(build_codec(settings.schema_registry.url))
+def create_app(settings: Settings, codec: EventCodec) -> faust.App:
+    register_faust_codec(codec)
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression
     app = faust.App(
         settings.kafka.group_id,
@@ -39,6 +42,15 @@ def create_app(settings: Settings) -> faust.App:
         origin="streams",
     )
     install_startup_checks(app, settings)
+
+    @app.task
+    async def relay_delayed_events() -> None:
+        """Every worker relays a share of the delay tiers' partitions."""
+        await relay_forever(lambda: Relay(
+            settings.kafka.brokers, f"{settings.kafka.group_id}-relay", settings.kafka.client_id,
+            tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters,
+        ))
+
     return app
 
 
@@ -46,7 +58,10 @@ try:
     settings = load_settings()
 except ConfigurationError as exc:
     raise SystemExit(f"streams: {exc}") from None
-app = create_app(settings)
+codec = build_codec(settings.schema_registry.url)
+app = create_app(settings, codec)
 topics: EventTopics = declare_event_topics(app, settings.topics)
+retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.retry)
+failures = FailureRouter(RetryPolicy.from_settings(settings.retry), retry_topics)
 sessions: async_sessionmaker[AsyncSession] = session_factory(async_engine(settings.database.url))
 mailer = Mailer(settings.smtp)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from streams.devkafka import LocalBroker, LocalSchemaRegistry
+from streams.dlt_command import add_dlt_commands
 from streams.errors import StreamsError
 
 DEFAULT_HOME = Path(os.environ.get("STREAMS_HOME", ".streams"))
@@ -123,6 +124,8 @@ def parser() -> argparse.ArgumentParser:
     upgrade = database.add_parser("upgrade", help="migrate the configured database (DATABASE_URL)")
     upgrade.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
     upgrade.set_defaults(run=db_upgrade)
+
+    add_dlt_commands(commands)
 
     run_demo = with_broker_options(commands.add_parser("demo", help="broker, worker, demo events and the web view"))
     run_demo.add_argument("--users", type=positive_int, default=1000, help="demo signups to publish (default 1000)")

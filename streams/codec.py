@@ -19,7 +19,7 @@ from fastavro.schema import parse_schema
 from fastavro.validation import ValidationError, validate
 from faust.serializers import codecs
 
-from streams.errors import StreamsError
+from streams.errors import PermanentError
 from streams.events import EVENT_TYPES, Event, UndecodableEvent
 from streams.schemas import ENVELOPE, KnownSchema, SchemaStore, UnknownSchemaError, know
 
@@ -28,7 +28,7 @@ CONFLUENT_MAGIC = b"\x00"
 CODEC_NAME = "avro"
 
 
-class EventValidationError(StreamsError, ValueError):
+class EventValidationError(PermanentError, ValueError):
     """An event does not match its schema; ``field`` names the offending field."""
 
     def __init__(self, event_type: str, field: str, message: str) -> None:

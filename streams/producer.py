@@ -2,13 +2,20 @@
 
 Built on confluent-kafka with idempotence and acks=all. Every event is validated against its
 schema before anything is queued, so a bad field raises an error naming it and nothing is sent.
-Delivery failures are collected and raised from ``flush()``.
+Delivery failures are collected and raised from ``flush()``. Keys are partitioned with murmur2,
+as the Java clients and the worker's own producer do, so every producer puts a key on the same
+partition.
+
+A delayed event (``publish(event, delay=...)``, ``publish_at(event, when)``) waits in a delay-tier
+topic, and the workers' relay sends it to its family topic when it is due, never earlier.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -16,7 +23,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from streams.codec import EventCodec, EventValidationError, build_codec
 from streams.errors import BrokerUnavailableError, StreamsError
 from streams.events import POST_ACTIVITIES, DataExport, EmailNotification, Event, PostActivity, PostCreated, UserCreated, UserUpdated
+from streams.retry import DUE_AT, ORIGIN_TOPIC, tier_for, write_headers
 from streams.settings import Settings, load_settings
+from streams.topics import tier_topic_name
 
 
 class DeliveryError(StreamsError):
@@ -48,6 +57,7 @@ class EventProducer:
                 "acks": "all",
                 "compression.type": kafka.compression,
                 "linger.ms": 5,
+                "partitioner": "murmur2_random",
                 "log_level": 0,
             }
         )
@@ -65,9 +75,35 @@ class EventProducer:
             with self._lock:
                 self._failures.append((message.topic(), error))
 
-    def publish(self, event: Event, topic: str | None = None, key: str | None = None) -> None:
-        """Validate, encode and queue one event to its family's topic; delivery is confirmed by flush()."""
-        self._produce(topic or self.settings.topics.for_family(event.family), key or event.key(), self.codec.encode(event))
+    def publish(self, event: Event, topic: str | None = None, key: str | None = None, delay: float | None = None) -> None:
+        """Validate, encode and queue one event to its family's topic; delivery is confirmed by flush().
+
+        With ``delay`` (seconds) the event reaches its topic no earlier than that from now.
+        """
+        topic = topic or self.settings.topics.for_family(event.family)
+        payload = self.codec.encode(event)
+        if delay is not None and delay > 0:
+            self._produce_delayed(topic, key or event.key(), payload, time.time() + delay)
+        else:
+            self._produce(topic, key or event.key(), payload)
+
+    def publish_at(self, event: Event, when: datetime, topic: str | None = None, key: str | None = None) -> None:
+        """Like publish, delivered no earlier than ``when`` (an aware datetime)."""
+        if when.tzinfo is None:
+            raise ValueError("publish_at needs an aware datetime, e.g. datetime.now(timezone.utc)")
+        self.publish(event, topic, key, delay=when.timestamp() - time.time())
+
+    def _produce_delayed(self, topic: str, key: str, payload: bytes, due: float) -> None:
+        tier = tier_for(self.settings.retry.delay_tiers, due - time.time())
+        headers = write_headers({ORIGIN_TOPIC: topic, DUE_AT: round(due * 1000)})
+        self._produce(tier_topic_name(self.settings.topics.retry_prefix, tier), key, payload, headers)
+
+    def send_raw(
+        self, topic: str, key: bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+    ) -> None:
+        """Queue bytes as they are (a replayed dead letter); delivery is confirmed by flush()."""
+        self._produce(topic, key, payload, headers, partition)
 
     def publish_many(self, events: Iterable[Event], batch_size: int = 100) -> int:
         """Validate and encode every event first, so a bad one raises before any is sent; then send in batches."""
@@ -80,10 +116,17 @@ class EventProducer:
             self._producer.poll(0)
         return len(encoded)
 
-    def _produce(self, topic: str, key: str, payload: bytes) -> None:
+    def _produce(
+        self, topic: str, key: str | bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+    ) -> None:
+        options: dict[str, Any] = {"headers": list(headers)} if headers else {}
+        if partition is not None:
+            options["partition"] = partition
+        key_bytes = key.encode() if isinstance(key, str) else key
         while True:
             try:
-                self._producer.produce(topic, payload, key.encode(), on_delivery=self._on_delivery)
+                self._producer.produce(topic, payload, key_bytes, on_delivery=self._on_delivery, **options)
                 break
             except BufferError:
                 self._producer.poll(0.1)

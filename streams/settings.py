@@ -28,6 +28,9 @@ CONVENTIONAL_ENV = {
     "DATABASE_URL": ("database", "url"),
     "SMTP_HOST": ("smtp", "host"),
     "SMTP_PORT": ("smtp", "port"),
+    "RETRY_MAX_ATTEMPTS": ("retry", "max_attempts"),
+    "RETRY_BACKOFF_MULTIPLIER": ("retry", "multiplier"),
+    "RETRY_INITIAL_DELAY": ("retry", "initial_delay"),
 }
 
 
@@ -62,6 +65,8 @@ class TopicSettings(Section):
     post_events: str = topics.POST_EVENTS
     email_events: str = topics.EMAIL_EVENTS
     export_events: str = topics.EXPORT_EVENTS
+    retry_prefix: str = Field(topics.RETRY_PREFIX, description="Delay-tier topics are named <prefix>-<delay>ms.")
+    dead_letters: str = topics.DEAD_LETTERS
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
     priorities: dict[Literal["user", "post", "email", "export"], Literal["critical", "high", "default", "low"]] = Field(
@@ -79,6 +84,27 @@ class TopicSettings(Section):
     def for_family(self, family: str) -> str:
         """The topic of an event family: user, post, email or export."""
         return getattr(self, f"{family}_events")
+
+
+class RetrySettings(Section):
+    """Backoff is initial_delay × multiplier^(attempt − 1), plus up to ``jitter`` of it at random."""
+
+    initial_delay: float = Field(1.0, gt=0, description="Seconds before the first retry.")
+    multiplier: float = Field(2.0, ge=1)
+    max_attempts: int = Field(3, ge=1, description="Attempts in all, the first included, before the dead-letter topic.")
+    jitter: float = Field(0.0, ge=0, le=1, description="Up to this fraction of each backoff is added at random.")
+    max_delay: float = Field(3600.0, gt=0, description="No backoff is longer than this many seconds.")
+    missing_entity_attempts: int = Field(3, ge=1, description="Attempts for an event whose user or post does not exist.")
+    delay_tiers: tuple[float, ...] = Field(
+        topics.DELAY_TIERS, min_length=1, description="Seconds each delay-tier topic holds an event."
+    )
+
+    @field_validator("delay_tiers")
+    @classmethod
+    def positive_and_distinct(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if min(value) < 0.001 or len(set(value)) != len(value):
+            raise ValueError("delay tiers must be distinct and at least 0.001 s")
+        return tuple(sorted(value))
 
 
 class StateSettings(Section):
@@ -124,6 +150,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     topics: TopicSettings = TopicSettings()
+    retry: RetrySettings = RetrySettings()
     state: StateSettings = StateSettings()
     database: DatabaseSettings = DatabaseSettings()
     smtp: SmtpSettings = SmtpSettings()

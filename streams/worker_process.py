@@ -62,8 +62,12 @@ class WorkerProcess:
 
     def get(self, path: str) -> dict:
         """GET a JSON document from the worker's web view."""
+        return json.loads(self.text(path))
+
+    def text(self, path: str) -> str:
+        """GET a page of the worker's web view as text."""
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return json.load(response)
+            return response.read().decode()
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop the worker we started: SIGTERM, then SIGKILL after ``timeout``."""

@@ -1,4 +1,4 @@
-"""What a worker does before it consumes: check the broker, migrate the database, in one clear line each."""
+"""What a worker does before it consumes: check the broker, create the retry topics, migrate the database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from sqlalchemy.exc import OperationalError
 
+from streams.admin import ensure_topics
 from streams.db.migrate import upgrade
 from streams.errors import BrokerUnavailableError, DatabaseUnavailableError, StreamsError
 from streams.settings import Settings
+from streams.topics import retry_topic_configs
 
 
 def check_broker(brokers: str, timeout: float = 10.0) -> None:
@@ -41,6 +43,10 @@ def install_startup_checks(app: faust.App, settings: Settings) -> None:
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         try:
             check_broker(settings.kafka.brokers)
+            ensure_topics(
+                settings.kafka.brokers, retry_topic_configs(settings.topics, settings.retry),
+                settings.topics.partitions, settings.topics.replication_factor,
+            )
             if settings.database.migrate_on_start:
                 migrate_database(settings.database.url)
         except StreamsError as exc:

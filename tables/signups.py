@@ -18,6 +18,9 @@ import faust
 from streams.app import app, settings, topics
 from streams.batching import writes_for
 from streams.events import UserCreated
+from streams.retry import meant_for, read_headers
+
+AGENT = "signups"
 
 signup_partials = app.Table(
     "signup-partials",
@@ -55,8 +58,10 @@ def sum_partials(items: Iterable[tuple[str, int]]) -> dict[str, int]:
 async def count_signups(stream: faust.StreamT) -> None:
     """One actor per partition, so every batch comes from one partition and is written to it.
 
-    Other events (and undecodable ones, which the users agent reports) count for nothing here.
+    Other events (and undecodable ones, which the users agent dead-letters) count for nothing
+    here, and neither do retries addressed to another agent: this one counted them the first time.
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         with writes_for(batch) as partition:
-            add_partials(signup_partials, signups_by_day(event.value for event in batch), partition)
+            ours = (event.value for event in batch if meant_for(read_headers(event.headers), AGENT))
+            add_partials(signup_partials, signups_by_day(ours), partition)

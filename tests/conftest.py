@@ -99,6 +99,8 @@ class Namespace:
             "STREAMS_TOPICS__POST_EVENTS": f"{self.prefix}-post-events",
             "STREAMS_TOPICS__EMAIL_EVENTS": f"{self.prefix}-email-events",
             "STREAMS_TOPICS__EXPORT_EVENTS": f"{self.prefix}-export-events",
+            "STREAMS_TOPICS__RETRY_PREFIX": f"{self.prefix}-retry",
+            "STREAMS_TOPICS__DEAD_LETTERS": f"{self.prefix}-dead-letters",
         }
 
     def settings(self) -> Settings:
@@ -109,6 +111,8 @@ class Namespace:
                 "post_events": f"{self.prefix}-post-events",
                 "email_events": f"{self.prefix}-email-events",
                 "export_events": f"{self.prefix}-export-events",
+                "retry_prefix": f"{self.prefix}-retry",
+                "dead_letters": f"{self.prefix}-dead-letters",
             },
         )
 

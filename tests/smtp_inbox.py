@@ -12,11 +12,31 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class Inbox:
-    """aiosmtpd handler: every accepted message, parsed, in arrival order."""
+    """aiosmtpd handler: every accepted message, parsed, in arrival order.
+
+    Like a greylisting server it can refuse a recipient with a temporary 451 (a number of times,
+    or always), and it keeps the time of every attempt to deliver to each recipient.
+    """
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.attempts: dict[str, list[float]] = {}
+        self._refusals: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def refuse(self, recipient: str, times: float = float("inf")) -> None:
+        """Answer 451 to the next ``times`` attempts to deliver to ``recipient`` (every one by default)."""
+        with self._lock:
+            self._refusals[recipient] = times
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list) -> str:
+        with self._lock:
+            self.attempts.setdefault(address, []).append(time.time())
+            if self._refusals.get(address, 0) > 0:
+                self._refusals[address] -= 1
+                return "451 4.7.1 Greylisted, please try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self._lock:

@@ -16,7 +16,7 @@ from streams.services.search import index_document, is_search_table, search
 
 TABLES = {
     "users", "followers", "user_profiles", "posts", "tags", "post_tags",
-    "notifications", "email_log", "data_exports", "processed_events",
+    "notifications", "email_log", "data_exports", "processed_events", "dead_letters", "email_statistics",
 }
 
 

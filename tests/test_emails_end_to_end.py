@@ -1,5 +1,6 @@
 """Emails through the real broker to a real SMTP server, on SQLite and PostgreSQL."""
 
+import re
 import time
 
 import pytest
@@ -54,9 +55,12 @@ def test_templated_emails_arrive_once_and_bad_requests_are_skipped(
         ("dave@example.com", "welcome", "sent"),
     ]
     log = worker.log_file.read_text()
-    assert f"skipping event id={unknown.id} type=EmailNotification: unknown email template 'birthday'" in log
-    assert f"skipping event id={no_token.id} type=EmailNotification: template 'password_reset' needs 'token'" in log
-    assert f"skipping event id={ghost.id} type=EmailNotification: EmailNotification {ghost.id}: no user 'ghost'" in log
+    for event, error in (
+        (unknown, "UnknownTemplateError: unknown email template 'birthday'"),
+        (no_token, "TemplateDataError: template 'password_reset' needs 'token'"),
+    ):
+        assert re.search(f"dead-lettered event id={event.id} type=EmailNotification .* after 1 attempt\\(s\\): {error}", log)
+    assert f"retrying event id={ghost.id} type=EmailNotification agent=emails in 1.00s (attempt 1 failed): EntityNotFoundError" in log
     assert worker.alive()
 
 
@@ -65,7 +69,9 @@ def test_a_failed_send_is_logged_as_failed_and_not_marked_processed(namespace, t
     seed_users(url, "alice")
     with EventProducer(namespace.settings()) as producer:
         event = producer.publish_email_notification("alice", "announcement", {"title": "Hello", "body": "World"})
-    worker = start_worker(STREAMS_DATABASE__URL=url, STREAMS_SMTP__PORT=str(free_port()), STREAMS_SMTP__TIMEOUT="2")
+    worker = start_worker(
+        STREAMS_DATABASE__URL=url, STREAMS_SMTP__PORT=str(free_port()), STREAMS_SMTP__TIMEOUT="2", RETRY_MAX_ATTEMPTS="1"
+    )
     deadline = time.monotonic() + 60
     while not email_log(url) and time.monotonic() < deadline:
         time.sleep(0.3)

@@ -95,4 +95,6 @@ def test_every_event_type_has_all_its_side_effects(namespace, database_url: str,
     assert len(rows) == 1 and rows[0]["user_id"] == "bob"
     pdf_text = PdfReader(exports / f"export-{as_pdf.id.hex}.pdf").pages[0].extract_text()
     assert "Data export for bob" in pdf_text and "Posts (2)" in pdf_text
-    assert f"skipping event id={bad_format.id} type=DataExport: unknown export format 'xlsx'" in worker.log_file.read_text()
+    log = worker.log_file.read_text()
+    assert f"dead-lettered event id={bad_format.id} type=DataExport topic=" in log
+    assert "agent=exports after 1 attempt(s): UnknownFormatError: unknown export format 'xlsx'" in log

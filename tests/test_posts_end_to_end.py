@@ -61,4 +61,7 @@ def test_a_new_post_is_stored_tagged_counted_searchable_and_announced_once(
     engine.dispose()
     assert search_posts(database_url, "faust") == ["p1"]
     assert sorted(search_posts(database_url, "gardening")) == ["p2", "p3", "p4"]
-    assert f"skipping event id={orphan.id} type=PostCreated: PostCreated {orphan.id}: no author 'ghost'" in worker.log_file.read_text()
+    assert (
+        f"retrying event id={orphan.id} type=PostCreated agent=posts in 1.00s (attempt 1 failed): "
+        f"EntityNotFoundError: PostCreated {orphan.id}: no author 'ghost'"
+    ) in worker.log_file.read_text()

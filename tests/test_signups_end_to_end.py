@@ -9,6 +9,8 @@ from confluent_kafka import Producer
 
 from streams.demo import demo_signups
 from streams.producer import EventProducer
+from streams.retry import ERROR_TYPE, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC, read_headers
+from tests.kafka_reading import read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -47,11 +49,12 @@ def test_events_published_while_the_worker_runs_are_counted(namespace, start_wor
     assert signups["total"] == 50
 
 
-def test_undecodable_bytes_are_reported_with_their_offset_and_do_not_stop_the_worker(namespace, start_worker) -> None:
+def test_undecodable_bytes_land_in_the_dead_letter_topic_whole_and_do_not_stop_the_worker(namespace, start_worker) -> None:
     settings = namespace.settings()
+    bad = [b"definitely not avro", b"\xc3\x01" + bytes(8) + b"junk"]
     raw = Producer({"bootstrap.servers": namespace.bootstrap})
-    raw.produce(settings.topics.user_events, b"definitely not avro", b"bad-1", partition=0)
-    raw.produce(settings.topics.user_events, b"\xc3\x01" + bytes(8) + b"junk", b"bad-2", partition=0)
+    for n, payload in enumerate(bad):
+        raw.produce(settings.topics.user_events, payload, f"bad-{n}".encode(), partition=0)
     assert raw.flush(10) == 0
     with EventProducer(settings) as producer:
         for n in range(30):
@@ -59,8 +62,16 @@ def test_undecodable_bytes_are_reported_with_their_offset_and_do_not_stop_the_wo
     worker = start_worker()
 
     assert wait_for(worker, "/signups", lambda body: body["total"] >= 30)["total"] == 30
+    letters = sorted(read_all(namespace.bootstrap, settings.topics.dead_letters, expected=2), key=lambda m: m.key())
+    assert [(m.key(), m.value()) for m in letters] == [(b"bad-0", bad[0]), (b"bad-1", bad[1])]
+    for offset, letter in enumerate(letters):
+        headers = read_headers(letter.headers())
+        assert headers[ORIGIN_TOPIC] == settings.topics.user_events
+        assert (headers[ORIGIN_PARTITION], headers[ORIGIN_OFFSET]) == ("0", str(offset))
+        assert headers[ERROR_TYPE] == "UndecodableEventError"
     assert worker.alive()
     log = worker.log_file.read_text()
     topic = settings.topics.user_events
-    assert f"skipping undecodable event topic={topic} partition=0 offset=0 bytes=19" in log
-    assert f"topic={topic} partition=0 offset=1" in log and "no schema with fingerprint 0000000000000000" in log
+    assert f"dead-lettered undecodable event bytes=19 topic={topic} partition=0 offset=0" in log
+    assert "no schema with fingerprint 0000000000000000" in log
+    assert worker.get("/signups")["total"] == 30

@@ -66,4 +66,6 @@ def test_each_side_effect_happens_once_even_when_events_are_delivered_twice(
         assert session.get(User, "ghost") is None
     engine.dispose()
     assert worker.alive()
-    assert f"skipping event id={missing.id} type=UserUpdated" in worker.log_file.read_text()
+    assert f"retrying event id={missing.id} type=UserUpdated agent=users in 1.00s (attempt 1 failed): EntityNotFoundError" in (
+        worker.log_file.read_text()
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from datetime import date
+
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ENTITY_ID = String(64)
@@ -127,3 +129,47 @@ class ProcessedEvent(Base):
     handler: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(100))
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+
+class DeadLetter(Base):
+    """An event the service gave up on, kept whole (bytes, key and headers) for analysis and replay.
+
+    One row per dead-letter record: (topic, partition, offset) makes storing it idempotent.
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    origin_topic: Mapped[str | None] = mapped_column(String(255), index=True)
+    origin_partition: Mapped[int | None] = mapped_column(Integer)
+    origin_offset: Mapped[int | None] = mapped_column(BigInteger)
+    target_agent: Mapped[str | None] = mapped_column(String(100))
+    event_id: Mapped[str | None] = mapped_column(EVENT_ID, index=True)
+    event_type: Mapped[str | None] = mapped_column(String(100), index=True)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)
+    error_type: Mapped[str] = mapped_column(String(100), index=True)
+    error_message: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = created_at_column()
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replay_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class EmailStatistics(Base):
+    """One UTC day of email delivery, computed by the daily statistics job."""
+
+    __tablename__ = "email_statistics"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    delivery_rate: Mapped[float] = mapped_column(Float, doc="Sent as a percentage of attempts; 100.0 with none.")
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

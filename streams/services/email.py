@@ -10,21 +10,25 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.db.models import EmailLog
-from streams.errors import StreamsError
+from streams.errors import PermanentError, StreamsError
 from streams.events import Event
 from streams.settings import SmtpSettings
 
 
-class UnknownTemplateError(StreamsError):
+class UnknownTemplateError(PermanentError):
     """No email template has that name: permanent, retrying will not help."""
 
 
-class TemplateDataError(StreamsError):
+class TemplateDataError(PermanentError):
     """The template needs a value the event did not carry: permanent."""
 
 
 class SmtpUnavailableError(StreamsError):
-    """The SMTP server could not be reached or refused to take the message: worth retrying."""
+    """The SMTP server could not be reached or answered with a temporary (4xx) refusal: worth retrying."""
+
+
+class SmtpRejectedError(SmtpUnavailableError, PermanentError):
+    """The SMTP server refused the message for good (a 5xx answer, such as an unknown mailbox)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,13 @@ def render(name: str, values: dict[str, str]) -> tuple[str, str]:
     return TEMPLATES[name].render(name, values)
 
 
+def smtp_code(error: Exception) -> int:
+    """The server's reply code behind an SMTP error, 0 when there was none (no connection, a timeout)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return min(refused.code for refused in error.recipients)
+    return getattr(error, "code", 0) if isinstance(error, aiosmtplib.SMTPResponseException) else 0
+
+
 class Mailer:
     """Sends one message per call to the configured SMTP server."""
 
@@ -92,7 +103,8 @@ class Mailer:
                 timeout=self.smtp.timeout,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise SmtpUnavailableError(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from None
+            error = SmtpRejectedError if smtp_code(exc) >= 500 else SmtpUnavailableError
+            raise error(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from None
 
 
 async def deliver(

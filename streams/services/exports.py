@@ -19,10 +19,10 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from streams.errors import StreamsError
+from streams.errors import PermanentError
 
 
-class UnknownFormatError(StreamsError):
+class UnknownFormatError(PermanentError):
     """The export format is not csv, json or pdf: permanent."""
 
 
