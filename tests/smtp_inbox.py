@@ -21,20 +21,21 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.attempts: dict[str, list[float]] = {}
-        self._refusals: dict[str, float] = {}
+        self._refusals: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def refuse(self, recipient: str, times: float = float("inf")) -> None:
-        """Answer 451 to the next ``times`` attempts to deliver to ``recipient`` (every one by default)."""
+    def refuse(self, recipient: str, times: float = float("inf"), code: int = 451) -> None:
+        """Refuse the next ``times`` attempts to deliver to ``recipient`` (every one by default) with ``code``."""
         with self._lock:
-            self._refusals[recipient] = times
+            self._refusals[recipient] = (times, code)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list) -> str:
         with self._lock:
             self.attempts.setdefault(address, []).append(time.time())
-            if self._refusals.get(address, 0) > 0:
-                self._refusals[address] -= 1
-                return "451 4.7.1 Greylisted, please try again later"
+            times, code = self._refusals.get(address, (0, 0))
+            if times > 0:
+                self._refusals[address] = (times - 1, code)
+                return f"{code} {'4.7.1 Greylisted, please try again later' if code < 500 else '5.1.1 No such mailbox'}"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -38,6 +38,8 @@ def test_streams_names_override_and_win_over_conventional_ones(monkeypatch) -> N
         ("KAFKA_AUTO_OFFSET_RESET", "sometimes", "kafka.auto_offset_reset"),
         ("STREAMS_STATE__STORE", "rocksdict://", "state.store"),
         ("STREAMS_TOPICS__PARTITIONS", "0", "topics.partitions"),
+        ("RETRY_MAX_ATTEMPTS", "0", "retry.max_attempts"),
+        ("RETRY_BACKOFF_MULTIPLIER", "0.5", "retry.multiplier"),
     ],
 )
 def test_a_bad_value_fails_naming_the_key_and_the_value(monkeypatch, name: str, value: str, key: str) -> None:
@@ -66,4 +68,17 @@ def test_family_priorities_default_to_posts_high_and_mail_low_and_are_configurab
 def test_an_unknown_priority_is_refused_naming_the_family(monkeypatch) -> None:
     monkeypatch.setenv("STREAMS_TOPICS__PRIORITIES", '{"post": "urgent"}')
     with pytest.raises(ConfigurationError, match="topics.priorities.post='urgent'"):
+        load_settings()
+
+
+def test_retry_policy_comes_from_the_conventional_names_and_tiers_are_sorted(monkeypatch) -> None:
+    monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "5")
+    monkeypatch.setenv("RETRY_INITIAL_DELAY", "0.5")
+    monkeypatch.setenv("RETRY_BACKOFF_MULTIPLIER", "3")
+    monkeypatch.setenv("STREAMS_RETRY__DELAY_TIERS", "[10, 0.5, 2]")
+    retry = load_settings().retry
+    assert (retry.max_attempts, retry.initial_delay, retry.multiplier) == (5, 0.5, 3.0)
+    assert retry.delay_tiers == (0.5, 2.0, 10.0)
+    monkeypatch.setenv("STREAMS_RETRY__DELAY_TIERS", "[1, 1]")
+    with pytest.raises(ConfigurationError, match="retry.delay_tiers=.*must be distinct"):
         load_settings()

@@ -1,0 +1,205 @@
+"""Retries on the real local broker: how late the relay delivers, and what failing events cost healthy ones.
+
+1. Lateness: 10,000 delayed events (2 to 12 s) are pending in the delay tiers at once; the relay
+   sends each back to its topic when due. Lateness is the time it was sent minus its due time
+   (and the time a consumer received it minus its due time).
+2. Healthy throughput: a worker sends N newsletter emails from one partition to a real SMTP
+   server, once with nothing failing and once with 1,000 events for users that do not exist
+   interleaved on the same partition (each tried 3 times over 3 s, then dead-lettered). The
+   runs alternate, so machine noise hits both alike.
+
+    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000 --failing 1000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from streams.admin import ensure_topics
+from streams.devkafka import LocalBroker
+from streams.events import EmailNotification, PostViewed
+from streams.producer import EventProducer
+from streams.relay import Relay
+from streams.retry import DUE_AT, read_headers
+from streams.settings import Settings, load_settings
+from streams.topics import retry_topic_configs, tier_topic_names
+from streams.worker_process import WorkerProcess
+from tests.conftest import JARS_CACHE, free_port
+from tests.databases import seed_users
+from tests.smtp_inbox import SmtpServer
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def settings_for(bootstrap: str, prefix: str, partitions: int) -> Settings:
+    return load_settings(
+        kafka={"brokers": bootstrap, "group_id": f"{prefix}-app"},
+        topics={
+            "user_events": f"{prefix}-user-events", "post_events": f"{prefix}-post-events",
+            "email_events": f"{prefix}-email-events", "export_events": f"{prefix}-export-events",
+            "retry_prefix": f"{prefix}-retry", "dead_letters": f"{prefix}-dead-letters", "partitions": partitions,
+        },
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """A relay in a thread of its own, returned once it owns the tiers' partitions."""
+    ready = threading.Event()
+
+    async def relay() -> None:
+        instance = Relay(settings.kafka.brokers, f"{settings.kafka.group_id}-relay", "bench",
+                         tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters)
+        await instance.start()
+        task = asyncio.create_task(instance.run())
+        while not instance.consumer.assignment():
+            await asyncio.sleep(0.1)
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        task.cancel()
+        await instance.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(relay(),), daemon=True)
+    thread.start()
+    if not ready.wait(60):
+        raise SystemExit("the relay was not assigned its partitions within 60 s")
+    return thread
+
+
+def lateness(bootstrap: str, count: int) -> dict[str, float]:
+    """Milliseconds late, sent and received, for ``count`` events pending at once."""
+    settings = settings_for(bootstrap, f"late{uuid.uuid4().hex[:8]}", 4)
+    topics = {**retry_topic_configs(settings.topics, settings.retry), settings.topics.post_events: {}}
+    ensure_topics(bootstrap, topics, 4, 1)
+    stop = threading.Event()
+    relay = run_relay(settings, stop)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{settings.kafka.group_id}-reader",
+                        "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+    consumer.subscribe([settings.topics.post_events])
+    rng = random.Random(5)
+    with EventProducer(settings) as producer:
+        for n in range(count):
+            producer.publish(PostViewed.new(post_id=f"p{n}", user_id=f"u{n}"), delay=rng.uniform(5, 15))
+    sent, received = [], []
+    deadline = time.monotonic() + 120
+    try:
+        while len(sent) < count and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=0.01):
+                if message.error() is None:
+                    now_ms = time.time() * 1000
+                    due = int(read_headers(message.headers())[DUE_AT])
+                    sent.append(message.timestamp()[1] - due)
+                    received.append(now_ms - due)
+    finally:
+        consumer.close()
+        stop.set()
+        relay.join(30)
+    if len(sent) < count:
+        raise SystemExit(f"only {len(sent)} of {count} delayed events arrived")
+    return {
+        "sent_p50_ms": percentile(sent, 0.5), "sent_p99_ms": percentile(sent, 0.99), "sent_min_ms": min(sent),
+        "received_p50_ms": percentile(received, 0.5), "received_p99_ms": percentile(received, 0.99),
+    }
+
+
+def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) -> float:
+    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them."""
+    prefix = f"mail{uuid.uuid4().hex[:8]}"
+    settings = settings_for(bootstrap, prefix, 1)
+    url = f"sqlite:///{home / prefix}.db"
+    users = [f"u{n}" for n in range(emails)]
+    seed_users(url, *users)
+    ensure_topics(bootstrap, {settings.topics.email_events: {}}, 1, 1)
+    every = emails // failing if failing else emails + 1
+    events = []
+    for n, user in enumerate(users):
+        events.append(EmailNotification.new(user_id=user, template="newsletter", data={"title": "News", "body": "Hi"}))
+        if failing and n % every == 0 and n // every < failing:
+            events.append(EmailNotification.new(user_id=f"ghost{n}", template="newsletter", data={"title": "x", "body": "y"}))
+    with EventProducer(settings) as producer:
+        producer.publish_many(events, batch_size=1000)
+    with SmtpServer(free_port()) as smtp:
+        env = {
+            "STREAMS_KAFKA__BROKERS": bootstrap, "STREAMS_KAFKA__GROUP_ID": settings.kafka.group_id,
+            "STREAMS_TOPICS__EMAIL_EVENTS": settings.topics.email_events,
+            "STREAMS_TOPICS__USER_EVENTS": settings.topics.user_events,
+            "STREAMS_TOPICS__POST_EVENTS": settings.topics.post_events,
+            "STREAMS_TOPICS__EXPORT_EVENTS": settings.topics.export_events,
+            "STREAMS_TOPICS__RETRY_PREFIX": settings.topics.retry_prefix,
+            "STREAMS_TOPICS__DEAD_LETTERS": settings.topics.dead_letters,
+            "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_DATABASE__URL": url,
+            "STREAMS_SMTP__PORT": str(smtp.port), "STREAMS_STATE__DATA_DIR": str(home / prefix),
+        }
+        worker = WorkerProcess(env, home / f"{prefix}.log", free_port())
+        worker.start()
+        try:
+            deadline = time.monotonic() + 600
+            while len(smtp.inbox.messages) < emails and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            worker.stop()
+        times = sorted(attempt for tries in smtp.inbox.attempts.values() for attempt in tries)
+    if len(times) < emails:
+        raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {home / prefix}.log")
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delayed", type=int, default=10_000)
+    parser.add_argument("--emails", type=int, default=3_000)
+    parser.add_argument("--failing", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
+        bootstrap = broker.start()
+        try:
+            late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
+            clean, with_failures = [], []
+            for _ in range(args.repeat):
+                clean.append(healthy_throughput(bootstrap, home, args.emails, 0))
+                with_failures.append(healthy_throughput(bootstrap, home, args.emails, args.failing))
+        finally:
+            broker.stop()
+
+    print(f"lateness of {args.delayed:,} delayed events pending at once (ms, median of {args.repeat} runs):")
+    lateness_summary = {key: statistics.median(run[key] for run in late) for key in late[0]}
+    for key, value in lateness_summary.items():
+        print(f"  {key:18} {value:8.0f}")
+    ratio = statistics.median(with_failures) / statistics.median(clean)
+    print(f"healthy emails/s on one partition ({args.emails:,} emails, {args.repeat} runs each):")
+    print(f"  no failures          median {statistics.median(clean):7.1f}  runs {', '.join(f'{r:.1f}' for r in clean)}")
+    print(f"  {args.failing:,} failing events median {statistics.median(with_failures):7.1f}  "
+          f"runs {', '.join(f'{r:.1f}' for r in with_failures)}")
+    print(f"  ratio {ratio:.1%}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "retries.json"
+    out.write_text(json.dumps({
+        "delayed_events": args.delayed, "lateness_ms": lateness_summary, "lateness_runs": late,
+        "emails": args.emails, "failing": args.failing,
+        "healthy_per_s": {"no_failures": clean, "with_failures": with_failures}, "ratio": ratio,
+    }, indent=2))
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
