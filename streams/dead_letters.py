@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Select, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -55,17 +56,33 @@ def dead_letter_from(
         traceback=headers.get(TRACEBACK),
         attempts=optional_int(headers, ATTEMPTS) or 0,
         failed_at=datetime.fromtimestamp(failed_at_ms / 1000, timezone.utc) if failed_at_ms else datetime.now(timezone.utc),
+        replay_count=0,
     )
 
 
-async def store(sessions: async_sessionmaker[AsyncSession], row: DeadLetter) -> bool:
-    """Insert the row unless this dead-letter record is already stored; True if it was new."""
-    try:
-        async with sessions.begin() as session:
-            session.add(row)
-        return True
-    except IntegrityError:
-        return False
+CONFLICT_FREE_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+async def store(sessions: async_sessionmaker[AsyncSession], rows: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """Insert, in one statement, the rows whose dead-letter record is not stored yet; those rows, with ids.
+
+    A record already stored (redelivered after a crash) is skipped by its unique (topic, partition, offset).
+    """
+    columns = [column.key for column in DeadLetter.__table__.columns if column.key not in ("id", "created_at")]
+    async with sessions.begin() as session:
+        insert = CONFLICT_FREE_INSERT[session.bind.dialect.name](DeadLetter)
+        statement = (
+            insert.values([{key: getattr(row, key) for key in columns} for row in rows])
+            .on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
+            .returning(DeadLetter.id, DeadLetter.topic, DeadLetter.partition, DeadLetter.offset)
+        )
+        new_ids = {(topic, partition, offset): id_ for id_, topic, partition, offset in await session.execute(statement)}
+    stored = []
+    for row in rows:
+        if (row.topic, row.partition, row.offset) in new_ids:
+            row.id = new_ids[(row.topic, row.partition, row.offset)]
+            stored.append(row)
+    return stored
 
 
 @dataclass(frozen=True)

@@ -27,24 +27,27 @@ def with_driver(url: str, asynchronous: bool) -> URL:
     return parsed.set(drivername=f"{backend}+{async_driver if asynchronous else sync_driver}")
 
 
-def enforce_sqlite_foreign_keys(engine: Engine) -> None:
-    """SQLite ignores foreign keys unless each connection asks for them."""
+def configure_sqlite(engine: Engine) -> None:
+    """SQLite ignores foreign keys unless each connection asks for them, and its default rollback
+    journal makes every reader wait for the worker's writes; write-ahead logging lets the web view
+    and the CLI read while agents write, and commits cost one log append instead of two file syncs."""
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
         def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects are untyped
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
 def sync_engine(url: str) -> Engine:
     engine = create_engine(with_driver(url, asynchronous=False))
-    enforce_sqlite_foreign_keys(engine)
+    configure_sqlite(engine)
     return engine
 
 
 def async_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(with_driver(url, asynchronous=True), pool_pre_ping=True)
-    enforce_sqlite_foreign_keys(engine.sync_engine)
+    configure_sqlite(engine.sync_engine)
     return engine
 
 
