@@ -1,4 +1,5 @@
-"""The users family: profiles, search entries and welcome emails for new users; followers told of profile changes.
+"""The users family: profiles, search entries and welcome emails for new users; who follows whom;
+followers told of profile changes.
 
 Handlers are plain async functions of a session, their services and the event, so tests can call
 them directly; the agent
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import faust
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
@@ -18,7 +19,7 @@ from streams.app import app, failures, mailer, sessions, topics
 from streams.db.models import Follower, Notification, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
-from streams.events import Event, UserCreated, UserUpdated
+from streams.events import Event, UserCreated, UserFollowed, UserUnfollowed, UserUpdated
 from streams.services.email import Mailer, deliver
 from streams.services.search import index_document
 
@@ -70,6 +71,21 @@ async def update_user(session: AsyncSession, event: UserUpdated) -> None:
     )
 
 
+async def follow(session: AsyncSession, event: UserFollowed) -> None:
+    """Record that the follower follows the followed user; both must exist, and following oneself is ignored."""
+    for user_id in (event.user_id, event.followed_id):
+        if await session.get(User, user_id) is None:
+            raise EntityNotFoundError(f"UserFollowed {event.id}: no user {user_id!r}")
+    if event.user_id != event.followed_id and await session.get(Follower, (event.user_id, event.followed_id)) is None:
+        session.add(Follower(follower_id=event.user_id, followed_id=event.followed_id))
+
+
+async def unfollow(session: AsyncSession, event: UserUnfollowed) -> None:
+    await session.execute(
+        delete(Follower).where(Follower.follower_id == event.user_id, Follower.followed_id == event.followed_id)
+    )
+
+
 async def send_welcome_email(session: AsyncSession, mailer: Mailer, event: UserCreated) -> None:
     await deliver(session, mailer, event, event.email, "welcome", {"username": event.username})
 
@@ -80,6 +96,10 @@ async def handle(value: Event) -> None:
         await run_once(sessions, value, "users.welcome_email", lambda session: send_welcome_email(session, mailer, value))
     elif isinstance(value, UserUpdated):
         await run_once(sessions, value, "users.update_user", lambda session: update_user(session, value))
+    elif isinstance(value, UserFollowed):
+        await run_once(sessions, value, "users.follow", lambda session: follow(session, value))
+    elif isinstance(value, UserUnfollowed):
+        await run_once(sessions, value, "users.unfollow", lambda session: unfollow(session, value))
 
 
 @app.agent(topics.users)

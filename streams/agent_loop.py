@@ -22,6 +22,7 @@ from streams.retry import (
     ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
     TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, meant_for, read_headers, tier_for, write_headers,
 )
+from streams.sending import send_for
 from streams.topics import RetryTopics
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class UndecodableEventError(PermanentError):
 class FailureRouter:
     """Sends what an agent could not handle to a delay tier or to the dead-letter topic, bytes unchanged."""
 
-    def __init__(self, policy: RetryPolicy, topics: RetryTopics) -> None:
+    def __init__(self, app: faust.App, policy: RetryPolicy, topics: RetryTopics) -> None:
+        self.app = app
         self.policy = policy
         self.topics = topics
         self.tiers = tuple(sorted(topics.tiers))
@@ -66,7 +68,7 @@ class FailureRouter:
         if delay is None:
             routing.pop(DUE_AT, None)
             routing[TRACEBACK] = "".join(traceback.format_exception(error))[-TRACEBACK_CHARS:]
-            await self.topics.dead_letters.send(key=message.key, value=message.value, headers=write_headers(routing))
+            await send_for(self.app, message.tp, self.topics.dead_letters, message.key, message.value, write_headers(routing))
             metrics.EVENTS_DEAD_LETTERED.labels(*labels).inc()
             logger.error(
                 "dead-lettered %s topic=%s partition=%d offset=%d agent=%s after %d attempt(s): %s: %s",
@@ -74,9 +76,8 @@ class FailureRouter:
             )
             return
         routing[DUE_AT] = now_ms + round(delay * 1000)
-        await self.topics.tiers[tier_for(self.tiers, delay)].send(
-            key=message.key, value=message.value, headers=write_headers(routing)
-        )
+        tier = self.topics.tiers[tier_for(self.tiers, delay)]
+        await send_for(self.app, message.tp, tier, message.key, message.value, write_headers(routing))
         metrics.EVENTS_RETRIED.labels(*labels).inc()
         logger.warning(
             "retrying %s agent=%s in %.2fs (attempt %d failed): %s: %s",

@@ -13,6 +13,7 @@ from streams.agent_loop import FailureRouter
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
 from streams.errors import ConfigurationError
+from streams.local_state import guard_local_state
 from streams.services.email import Mailer
 from streams.relay import Relay, relay_forever
 from streams.retry import RetryPolicy
@@ -33,6 +34,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         producer_compression_type=compression,
         store=settings.state.store,
         datadir=settings.state.data_dir,
+        table_standby_replicas=settings.state.standby_replicas,
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
         web_bind=settings.web.host,
@@ -42,6 +44,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         origin="streams",
     )
     install_startup_checks(app, settings)
+    guard_local_state(app, settings.state.data_dir, settings.kafka.processing_guarantee == "exactly_once")
 
     @app.task
     async def relay_delayed_events() -> None:
@@ -62,6 +65,6 @@ codec = build_codec(settings.schema_registry.url)
 app = create_app(settings, codec)
 topics: EventTopics = declare_event_topics(app, settings.topics)
 retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.retry)
-failures = FailureRouter(RetryPolicy.from_settings(settings.retry), retry_topics)
+failures = FailureRouter(app, RetryPolicy.from_settings(settings.retry), retry_topics)
 sessions: async_sessionmaker[AsyncSession] = session_factory(async_engine(settings.database.url))
 mailer = Mailer(settings.smtp)

@@ -93,6 +93,26 @@ class UserUpdated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class UserFollowed(Event):
+    """``user_id`` follows ``followed_id`` from now on; keyed by the follower."""
+
+    schema: ClassVar[str] = "streams.users.UserFollowed"
+    family: ClassVar[str] = "user"
+    user_id: str
+    followed_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserUnfollowed(Event):
+    """``user_id`` no longer follows ``followed_id``; keyed by the follower."""
+
+    schema: ClassVar[str] = "streams.users.UserUnfollowed"
+    family: ClassVar[str] = "user"
+    user_id: str
+    followed_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class EmailNotification(Event):
     schema: ClassVar[str] = "streams.emails.EmailNotification"
     family: ClassVar[str] = "email"
@@ -166,7 +186,7 @@ class UndecodableEvent:
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.schema: cls
     for cls in (
-        UserCreated, UserUpdated, PostCreated, PostViewed, PostLiked, PostCommented, PostShared, EmailNotification,
+        UserCreated, UserUpdated, UserFollowed, UserUnfollowed, PostCreated, PostViewed, PostLiked, PostCommented, PostShared, EmailNotification,
         DataExport,
     )
 }

@@ -22,7 +22,10 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from streams.codec import EventCodec, EventValidationError, build_codec
 from streams.errors import BrokerUnavailableError, StreamsError
-from streams.events import POST_ACTIVITIES, DataExport, EmailNotification, Event, PostActivity, PostCreated, UserCreated, UserUpdated
+from streams.events import (
+    POST_ACTIVITIES, DataExport, EmailNotification, Event, PostActivity, PostCreated, UserCreated, UserFollowed,
+    UserUnfollowed, UserUpdated,
+)
 from streams.retry import DUE_AT, ORIGIN_TOPIC, tier_for, write_headers
 from streams.settings import Settings, load_settings
 from streams.topics import tier_topic_name
@@ -148,6 +151,24 @@ class EventProducer:
         """A profile change; ``user`` has id and only the fields that changed."""
         fields = {name: user.get(name) for name in ("email", "username", "full_name", "bio")}
         event = UserUpdated.new(metadata, user_id=user.get("id"), **fields)
+        self.publish(event)
+        return event
+
+    def publish_follow(
+        self, follower: Mapping[str, Any] | str, followed: Mapping[str, Any] | str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UserFollowed:
+        """``follower`` starts following ``followed`` (each a mapping with an id, or the id itself)."""
+        event = UserFollowed.new(metadata, user_id=user_id_of(follower), followed_id=user_id_of(followed))
+        self.publish(event)
+        return event
+
+    def publish_unfollow(
+        self, follower: Mapping[str, Any] | str, followed: Mapping[str, Any] | str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> UserUnfollowed:
+        """``follower`` stops following ``followed``."""
+        event = UserUnfollowed.new(metadata, user_id=user_id_of(follower), followed_id=user_id_of(followed))
         self.publish(event)
         return event
 

@@ -67,6 +67,7 @@ class TopicSettings(Section):
     export_events: str = topics.EXPORT_EVENTS
     retry_prefix: str = Field(topics.RETRY_PREFIX, description="Delay-tier topics are named <prefix>-<delay>ms.")
     dead_letters: str = topics.DEAD_LETTERS
+    user_stats_changes: str = topics.USER_STATS_CHANGES
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
     priorities: dict[Literal["user", "post", "email", "export"], Literal["critical", "high", "default", "low"]] = Field(
@@ -112,6 +113,8 @@ class StateSettings(Section):
     data_dir: Path = Path(".streams/worker")
     batch_size: int = Field(1000, ge=1, description="Events folded into one table write per key.")
     batch_window: float = Field(0.2, gt=0, description="Seconds to wait for a batch to fill.")
+    standby_replicas: int = Field(1, ge=0, description="Other workers that keep a warm copy of each table partition.")
+    healthy_lag: int = Field(1000, ge=0, description="A topic whose consumer lag is below this is healthy.")
 
 
 class DatabaseSettings(Section):

@@ -16,6 +16,8 @@ EMAIL_EVENTS = "email-events"
 EXPORT_EVENTS = "export-events"
 RETRY_PREFIX = "retry"
 DEAD_LETTERS = "dead-letters"
+#: Per-user statistic changes, re-keyed by user id from the post and follow events that cause them.
+USER_STATS_CHANGES = "user-stats-changes"
 
 #: Seconds each delay-tier topic holds an event. An event waits in the longest tier that does not
 #: overshoot its due time, so every tier but the shortest releases its events in the order they came.

@@ -101,6 +101,7 @@ class Namespace:
             "STREAMS_TOPICS__EXPORT_EVENTS": f"{self.prefix}-export-events",
             "STREAMS_TOPICS__RETRY_PREFIX": f"{self.prefix}-retry",
             "STREAMS_TOPICS__DEAD_LETTERS": f"{self.prefix}-dead-letters",
+            "STREAMS_TOPICS__USER_STATS_CHANGES": f"{self.prefix}-user-stats-changes",
         }
 
     def settings(self) -> Settings:
@@ -113,6 +114,7 @@ class Namespace:
                 "export_events": f"{self.prefix}-export-events",
                 "retry_prefix": f"{self.prefix}-retry",
                 "dead_letters": f"{self.prefix}-dead-letters",
+                "user_stats_changes": f"{self.prefix}-user-stats-changes",
             },
         )
 

@@ -1,0 +1,117 @@
+"""Table recovery on the real local broker: how long a worker takes to rebuild 1,000,000 keys.
+
+A worker folds one PostViewed event for each of N distinct posts into the post-engagement table
+(N keys, N changelog records). It is stopped, and started again three ways, in turns:
+ - warm: the local RocksDB store is kept, so only the changelog's tail is read;
+ - cold: the store is deleted, so every key is rebuilt from the changelog;
+Each time is measured from the start of the process until /health reports every table ready and
+the partitions assigned. A sample of keys is then read back to check the rebuilt values.
+
+    .venv/bin/python -m bench.recovery --keys 1000000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import urllib.error
+import uuid
+from pathlib import Path
+
+from streams.devkafka import LocalBroker
+from streams.events import PostViewed
+from streams.producer import EventProducer
+from streams.worker_process import WorkerProcess
+from tests.conftest import JARS_CACHE, Namespace, free_port
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def health(worker: WorkerProcess) -> dict:
+    try:
+        return worker.get("/health")
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())
+
+
+def wait_ready(worker: WorkerProcess, started: float, timeout: float = 1800) -> float:
+    """Seconds from ``started`` until every table is ready and the worker holds its partitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = health(worker)
+        tables = body.get("tables", {})
+        if tables and not body["rebalancing"] and all(table["state"] == "ready" for table in tables.values()):
+            if worker.get("/posts/top?limit=1&min_views=0")["posts"]:
+                return time.monotonic() - started
+        time.sleep(0.2)
+    raise SystemExit(f"the worker did not recover within {timeout:.0f}s; see {worker.log_file}")
+
+
+def check_sample(worker: WorkerProcess, keys: int, sample: int = 200) -> None:
+    for n in random.Random(3).sample(range(keys), min(sample, keys)):
+        body = worker.get(f"/posts/post{n}/engagement")
+        if body["views"] != 1:
+            raise SystemExit(f"post{n} has {body['views']} views after recovery, not 1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
+        namespace = Namespace(f"rec{uuid.uuid4().hex[:8]}", broker.start())
+        store = home / "store"
+        env = {**namespace.env, "STREAMS_STATE__DATA_DIR": str(store), "STREAMS_DATABASE__URL": f"sqlite:///{home}/db.sqlite"}
+        try:
+            with EventProducer(namespace.settings()) as producer:
+                producer.publish_many((PostViewed.new(post_id=f"post{n}", user_id="u") for n in range(args.keys)), 10_000)
+            worker = WorkerProcess(env, home / "worker.log", free_port())
+            started = time.monotonic()
+            worker.start(timeout=120)
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                body = health(worker)
+                lag = body.get("topics", {}).get(namespace.settings().topics.post_events, {}).get("lag")
+                if lag == 0:
+                    break
+                time.sleep(1)
+            built = time.monotonic() - started
+            print(f"built {args.keys:,} keys in {built:.0f}s ({args.keys / built:,.0f} keys/s)")
+            worker.stop(timeout=120)
+
+            runs: dict[str, list[float]] = {"warm": [], "cold": []}
+            for _ in range(args.repeat):
+                for mode in ("warm", "cold"):
+                    if mode == "cold":
+                        shutil.rmtree(store)
+                    worker = WorkerProcess(env, home / f"worker-{mode}.log", free_port())
+                    started = time.monotonic()
+                    worker.start(timeout=300)
+                    runs[mode].append(wait_ready(worker, started))
+                    check_sample(worker, args.keys)
+                    worker.stop(timeout=120)
+                    print(f"  {mode}: {runs[mode][-1]:.1f}s")
+        finally:
+            broker.stop()
+
+    print(f"recovery of {args.keys:,} keys (s, median of {args.repeat}):")
+    for mode, times in runs.items():
+        median = statistics.median(times)
+        print(f"  {mode:5} median {median:6.1f}  runs {', '.join(f'{t:.1f}' for t in times)}  ({args.keys / median:,.0f} keys/s)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "recovery.json"
+    out.write_text(json.dumps({"keys": args.keys, "build_s": built, "runs_s": runs}, indent=2))
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
