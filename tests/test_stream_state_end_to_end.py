@@ -11,8 +11,11 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import Producer
 
+from streams.admin import ensure_topics
 from streams.producer import EventProducer
+from tables.cluster import partition_of
 
 pytestmark = pytest.mark.kafka
 
@@ -208,3 +211,15 @@ def test_two_workers_each_answer_for_every_key(namespace, start_worker) -> None:
     assert not held[0] & held[1], "no post is held by both"
     assert held[0] | held[1] == set(EXPECTED_POSTS) | set(spread)
     assert first.get("/posts/top?limit=100&min_views=0") == second.get("/posts/top?limit=100&min_views=0")
+
+
+def test_keys_are_looked_up_in_the_partition_producers_put_them_in(namespace, kafka_bootstrap) -> None:
+    topic = namespace.settings().topics.post_events
+    ensure_topics(kafka_bootstrap, {topic: {}}, 4, 1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
+    placed: dict[str, int] = {}
+    for n in range(200):
+        key = f"post-{n}"
+        producer.produce(topic, b"x", key.encode(), on_delivery=lambda err, msg: placed.__setitem__(msg.key().decode(), msg.partition()))
+    assert producer.flush(30) == 0
+    assert placed == {key: partition_of(key, 4) for key in placed} and len(placed) == 200
