@@ -80,6 +80,7 @@ def demo(args: argparse.Namespace) -> int:
         days=args.days,
         web_port=args.web_port,
         wait=args.wait,
+        posts=args.posts,
     )
 
 
@@ -130,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     run_demo = with_broker_options(commands.add_parser("demo", help="broker, worker, demo events and the web view"))
     run_demo.add_argument("--users", type=positive_int, default=1000, help="demo signups to publish (default 1000)")
     run_demo.add_argument("--days", type=positive_int, default=7, help="spread signups over this many days (default 7)")
+    run_demo.add_argument("--posts", type=positive_int, default=50, help="demo posts with activity (default 50)")
     run_demo.add_argument("--web-port", type=positive_int, default=6066, help="worker web view port (default 6066)")
     run_demo.add_argument("--no-wait", dest="wait", action="store_false", help="stop everything once the counts show")
     run_demo.set_defaults(run=demo)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from streams.devkafka import LocalBroker
-from streams.events import Envelope, UserCreated
+from streams.events import POST_ACTIVITIES, Envelope, Event, PostCreated, UserCreated, UserFollowed
 from streams.producer import EventProducer
 from streams.settings import load_settings
 from streams.worker_process import WorkerProcess
@@ -25,6 +25,24 @@ def demo_signups(count: int, days: int, rng: random.Random) -> list[UserCreated]
         created_at = now - timedelta(days=rng.randrange(days), minutes=rng.randrange(60))
         envelope = Envelope(uuid.uuid4(), "UserCreated", created_at, 0, {"source": "streams-demo"})
         events.append(UserCreated(envelope, user_id, f"{user_id}@example.com", f"user_{user_id}"))
+    return events
+
+
+def demo_activity(user_ids: list[str], posts: int, rng: random.Random) -> list[Event]:
+    """Follows among the users, ``posts`` posts by them and views, likes, comments and shares of those."""
+    events: list[Event] = []
+    for follower in user_ids:
+        for followed in rng.sample(user_ids, min(3, len(user_ids))):
+            events.append(UserFollowed.new(user_id=follower, followed_id=followed))
+    for n in range(posts):
+        post_id, author = f"post-{uuid.uuid4().hex[:8]}", rng.choice(user_ids)
+        events.append(PostCreated.new(post_id=post_id, author_id=author, content=f"demo post {n} #streams #demo"))
+        views = rng.randrange(5, 200)
+        for activity, share in (("viewed", 1.0), ("liked", rng.uniform(0, 0.5)), ("commented", rng.uniform(0, 0.2)),
+                                ("shared", rng.uniform(0, 0.1))):
+            for _ in range(round(views * share)):
+                extra = {"comment_id": uuid.uuid4().hex[:8]} if activity == "commented" else {}
+                events.append(POST_ACTIVITIES[activity].new(post_id=post_id, user_id=rng.choice(user_ids), **extra))
     return events
 
 
@@ -50,6 +68,15 @@ def wait_for_total(worker: WorkerProcess, expected: int, timeout: float = 120.0)
     return signups
 
 
+def wait_for_top_posts(worker: WorkerProcess, limit: int, timeout: float = 60.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    posts = worker.get(f"/posts/top?limit={limit}")["posts"]
+    while len(posts) < limit and time.monotonic() < deadline:
+        time.sleep(0.5)
+        posts = worker.get(f"/posts/top?limit={limit}")["posts"]
+    return posts
+
+
 def run_demo(
     home: Path,
     port: int,
@@ -58,6 +85,7 @@ def run_demo(
     controller_port: int | None = None,
     web_port: int = 6066,
     wait: bool = True,
+    posts: int = 50,
 ) -> int:
     broker = LocalBroker(home / "kafka", port=port, controller_port=controller_port)
     broker_was_running = broker.running_pid() is not None
@@ -75,14 +103,22 @@ def run_demo(
         worker.start()
         before = settled_total(worker)
         settings = load_settings(kafka={"brokers": bootstrap})
+        rng = random.Random()
+        signups_published = demo_signups(users, days, rng)
+        activity = demo_activity([event.user_id for event in signups_published[:100]], posts, rng)
         with EventProducer(settings) as producer:
-            for event in demo_signups(users, days, random.Random()):
-                producer.publish(event)
+            producer.publish_many(signups_published, batch_size=1000)
+            producer.publish_many(activity, batch_size=1000)
         print(f"producer: published {users} UserCreated events to {settings.topics.user_events}")
+        print(f"producer: published {len(activity)} follow, post and post activity events")
         signups = wait_for_total(worker, before + users)
         print("signups table:")
         print(json.dumps(signups, indent=2))
-        print(f"web view: {worker.url}/signups   worker log: {worker.log_file}   broker log: {broker.log_file}")
+        print("top posts by engagement rate:")
+        for post in wait_for_top_posts(worker, limit=5):
+            print(f"  {post['post_id']}  views {post['views']:4}  rate {post['engagement_rate']:6.2f}%")
+        print(f"web view: {worker.url}/ (live page)  {worker.url}/signups  {worker.url}/posts/top  {worker.url}/health")
+        print(f"worker log: {worker.log_file}   broker log: {broker.log_file}")
         if wait:
             print("Ctrl-C stops the worker and the broker.")
             while worker.alive():

@@ -60,13 +60,13 @@ class WorkerProcess:
                 time.sleep(0.3)
         raise WorkerError(f"worker web view did not answer on {self.url} within {timeout:.0f}s; see {self.log_file}")
 
-    def get(self, path: str) -> dict:
+    def get(self, path: str, timeout: float = 5.0) -> dict:
         """GET a JSON document from the worker's web view."""
-        return json.loads(self.text(path))
+        return json.loads(self.text(path, timeout))
 
-    def text(self, path: str) -> str:
+    def text(self, path: str, timeout: float = 5.0) -> str:
         """GET a page of the worker's web view as text."""
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
             return response.read().decode()
 
     def stop(self, timeout: float = 30.0) -> int | None:

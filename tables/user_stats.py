@@ -76,11 +76,11 @@ user_stats = app.Table(
 
 follows = app.Table(
     "follows",
-    default=bool,
+    default=int,
     key_type=str,
-    value_type=bool,
+    value_type=int,
     partitions=settings.topics.partitions,
-    help="'follower>followed' is true while the follower follows; kept in the follower's partition.",
+    help="'follower>followed' is 1 while the follower follows; kept in the follower's partition.",
 )
 
 
@@ -89,7 +89,7 @@ def follow_key(follower: str, followed: str) -> str:
 
 
 def fold_follows(
-    edges: Mapping[str, bool], values: Iterable[object]
+    edges: Mapping[str, int], values: Iterable[object]
 ) -> tuple[dict[str, bool], dict[str, UserStatsChange]]:
     """The follow edges these events change, in order, and what that does to each user's counts."""
     changed: dict[str, bool] = {}
@@ -99,7 +99,7 @@ def fold_follows(
             continue
         key = follow_key(value.user_id, value.followed_id)
         following = isinstance(value, UserFollowed)
-        if changed.get(key, edges.get(key, False)) == following:
+        if changed.get(key, bool(edges.get(key, 0))) == following:
             continue
         changed[key] = following
         step = 1 if following else -1
@@ -117,7 +117,7 @@ async def count_follows(stream: faust.StreamT) -> None:
             changed, changes = fold_follows(follows, ours)
             for key, following in changed.items():
                 if following:
-                    follows[key] = True
+                    follows[key] = 1
                 else:
                     del follows[key]
         source = batch[-1].message.tp

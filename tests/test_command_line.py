@@ -127,6 +127,8 @@ def test_demo_starts_broker_and_worker_counts_the_events_and_stops_both(tmp_path
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert '"total": 150' in out.stdout
+    top = out.stdout.split("top posts by engagement rate:\n")[1].splitlines()[:5]
+    assert all(line.strip().startswith("post-") and "rate" in line for line in top), out.stdout
     assert LocalBroker(home / "kafka").running_pid() is None
 
 
