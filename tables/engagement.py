@@ -3,13 +3,16 @@
 Post events are keyed by post id, so a post's statistics live in the partition of its events and
 no re-keying is needed. A post's record also remembers its author (from PostCreated), which is
 how a like becomes "likes received" for a user: the change is sent, re-keyed by the author, to
-the user statistics (``tables.user_stats``) in the same transaction as this partition's offsets.
-A like that arrives before its post is known is counted for the author once the post arrives.
+the user statistics (``tables.user_stats``). A like that arrives before its post is known is
+counted for the author once the post arrives.
+
+Each record remembers the last source offset folded into it, so an event delivered again is not
+counted twice, and every change sent on names the offset that caused it, so the user statistics
+can tell a change sent again from a new one.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
 import faust
@@ -19,7 +22,7 @@ from streams.batching import writes_for
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
 from streams.retry import meant_for, read_headers
 from streams.sending import send_for
-from tables.user_stats import UserStatsChange, user_stats_changes
+from tables.user_stats import Step, UserStatsChange, user_stats_changes
 
 AGENT = "engagement"
 
@@ -27,13 +30,14 @@ COUNTERS: dict[type[Event], str] = {PostViewed: "views", PostLiked: "likes", Pos
 
 
 class PostEngagement(faust.Record, serializer="json", include_metadata=False):
-    """One post's activity counts and, once PostCreated was seen, its author."""
+    """One post's activity counts, its author once PostCreated was seen, and the last offset folded in."""
 
     author_id: str | None = None
     views: int = 0
     likes: int = 0
     comments: int = 0
     shares: int = 0
+    offset: int = -1
 
     @property
     def engagement_rate(self) -> float:
@@ -59,51 +63,54 @@ post_engagement = app.Table(
 )
 
 
+def copy_of(record: PostEngagement) -> PostEngagement:
+    return PostEngagement(
+        author_id=record.author_id, views=record.views, likes=record.likes, comments=record.comments,
+        shares=record.shares, offset=record.offset,
+    )
+
+
 def fold(
-    posts: Mapping[str, PostEngagement], values: Iterable[object]
-) -> tuple[dict[str, PostEngagement], dict[str, UserStatsChange]]:
-    """The new records of the posts these events touch, and what they change for their authors."""
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    authors: dict[str, str] = {}
-    for value in values:
-        if isinstance(value, PostCreated):
-            authors.setdefault(value.post_id, value.author_id)
-            counts[value.post_id]
-        elif (counter := COUNTERS.get(type(value))) is not None:
-            counts[value.post_id][counter] += 1
+    posts: Mapping[str, PostEngagement], events: Iterable[tuple[int, object]]
+) -> tuple[dict[str, PostEngagement], dict[str, list[Step]]]:
+    """The new records of the posts these (offset, event) pairs touch, and each author's steps, in offset order."""
     updated: dict[str, PostEngagement] = {}
-    changes: dict[str, UserStatsChange] = {}
-    for post_id, counted in counts.items():
-        old = posts.get(post_id) or PostEngagement()
-        new = PostEngagement(
-            author_id=old.author_id or authors.get(post_id),
-            views=old.views + counted["views"],
-            likes=old.likes + counted["likes"],
-            comments=old.comments + counted["comments"],
-            shares=old.shares + counted["shares"],
-        )
-        updated[post_id] = new
-        if new.author_id is None:
+    steps: dict[str, list[Step]] = {}
+    for offset, value in events:
+        counter = COUNTERS.get(type(value))
+        if counter is None and not isinstance(value, PostCreated):
             continue
-        first_seen = old.author_id is None
-        change = changes.setdefault(new.author_id, UserStatsChange())
-        change.posts += int(first_seen)
-        change.likes_received += new.likes if first_seen else counted["likes"]
-    return updated, {user: change for user, change in changes.items() if change.changes_anything()}
+        new = updated.get(value.post_id)
+        if new is None:
+            new = copy_of(posts.get(value.post_id) or PostEngagement())
+        if offset <= new.offset:
+            continue
+        new.offset = offset
+        if counter is not None:
+            setattr(new, counter, getattr(new, counter) + 1)
+            if counter == "likes" and new.author_id is not None:
+                steps.setdefault(new.author_id, []).append(Step(offset, likes_received=1))
+        elif new.author_id is None:
+            new.author_id = value.author_id
+            steps.setdefault(new.author_id, []).append(Step(offset, posts=1, likes_received=new.likes))
+        updated[value.post_id] = new
+    return updated, steps
 
 
 @app.agent(topics.posts, isolated_partitions=True)
 async def count_engagement(stream: faust.StreamT) -> None:
     """One actor per partition: each batch is folded into one write per post it touches.
 
+    The changes for authors are sent before the posts are written: if the worker stops in
+    between, the batch is folded again, and the user statistics skip the steps they already have.
     Retries addressed to another agent were counted here the first time and count for nothing now.
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
-        ours = [event.value for event in batch if meant_for(read_headers(event.headers), AGENT)]
+        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
+        updated, steps = fold(post_engagement, ours)
+        source = batch[-1].message.tp
+        for user_id, user_steps in steps.items():
+            await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
         with writes_for(batch):
-            updated, changes = fold(post_engagement, ours)
             for post_id, record in updated.items():
                 post_engagement[post_id] = record
-        source = batch[-1].message.tp
-        for user_id, change in changes.items():
-            await send_for(app, source, user_stats_changes, user_id, change)

@@ -5,13 +5,15 @@ partition therefore keeps its own partial count per day, under a key that names 
 a key is only ever written from events of its own partition, which keeps the changelog, the
 local store and Kafka transactions in step. Readers add the partials up.
 
-Events are folded in batches, so a table write (and its changelog record) covers many events.
+Each partial remembers the last source offset it counted, so an event delivered again (after a
+rebalance or a crash) is not counted twice. Events are folded in batches, so a table write (and
+its changelog record) covers many events.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping
 
 import faust
 
@@ -22,11 +24,19 @@ from streams.retry import meant_for, read_headers
 
 AGENT = "signups"
 
+
+class DayCount(faust.Record, serializer="json", include_metadata=False):
+    """Signups one UTC day from one partition, and the last offset of that partition counted."""
+
+    count: int = 0
+    offset: int = -1
+
+
 signup_partials = app.Table(
     "signup-partials",
-    default=int,
+    default=DayCount,
     key_type=str,
-    value_type=int,
+    value_type=DayCount,
     partitions=settings.topics.partitions,
     help="Signups per 'day/partition': one partial count per UTC day and source partition.",
 )
@@ -36,21 +46,26 @@ def partial_key(day: str, partition: int) -> str:
     return f"{day}/{partition}"
 
 
-def signups_by_day(values: Iterable[object]) -> Counter[str]:
-    """Count UserCreated events per UTC day of their creation."""
-    return Counter(value.envelope.created_day() for value in values if isinstance(value, UserCreated))
+def count_signups_by_day(
+    partials: Mapping[str, DayCount], events: Iterable[tuple[int, object]], partition: int
+) -> dict[str, DayCount]:
+    """The partials these (offset, event) pairs change; events at or below a partial's offset are already in it."""
+    changed: dict[str, DayCount] = {}
+    for offset, value in events:
+        if not isinstance(value, UserCreated):
+            continue
+        key = partial_key(value.envelope.created_day(), partition)
+        current = changed.get(key) or partials.get(key) or DayCount()
+        if offset > current.offset:
+            changed[key] = DayCount(count=current.count + 1, offset=offset)
+    return changed
 
 
-def add_partials(table: MutableMapping[str, int], per_day: Counter[str], partition: int) -> None:
-    for day, count in per_day.items():
-        table[partial_key(day, partition)] += count
-
-
-def sum_partials(items: Iterable[tuple[str, int]]) -> dict[str, int]:
+def sum_partials(items: Iterable[tuple[str, DayCount]]) -> dict[str, int]:
     """Per-day totals from partial counts, days in order."""
     per_day: Counter[str] = Counter()
-    for key, count in items:
-        per_day[key.rpartition("/")[0]] += count
+    for key, partial in items:
+        per_day[key.rpartition("/")[0]] += partial.count
     return dict(sorted(per_day.items()))
 
 
@@ -62,6 +77,7 @@ async def count_signups(stream: faust.StreamT) -> None:
     here, and neither do retries addressed to another agent: this one counted them the first time.
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
+        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         with writes_for(batch) as partition:
-            ours = (event.value for event in batch if meant_for(read_headers(event.headers), AGENT))
-            add_partials(signup_partials, signups_by_day(ours), partition)
+            for key, partial in count_signups_by_day(signup_partials, ours, partition).items():
+                signup_partials[key] = partial

@@ -2,17 +2,23 @@
 
 None of the events behind these numbers is keyed by the user it counts for: a post's events are
 keyed by the post, a follow by the follower, and "followers" belongs to the user followed. So the
-agents that see those events send small per-user changes, keyed by user id, to the
-``user-stats-changes`` topic (one change per user per batch), and one agent folds them into the
+agents that see those events send the steps they cause, keyed by user id, to the
+``user-stats-changes`` topic (one message per user per batch), and one agent folds them into the
 table from the user's own partition. Who follows whom is kept here too, per follower, so a
 repeated follow or an unfollow of someone not followed changes nothing.
+
+Every step names the source partition and offset of the event behind it, and each user's record
+keeps the last offset applied per source partition: a step sent again (its batch was folded
+again after a rebalance or a crash) is recognised and skipped, however the events were batched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import faust
+from faust.types import TP
 
 from streams.app import app, settings, topics
 from streams.batching import writes_for
@@ -23,16 +29,25 @@ from streams.sending import send_for
 AGENT = "user-stats"
 
 
-class UserStatsChange(faust.Record, serializer="json", include_metadata=False):
-    """What some events add to one user's statistics."""
+class Step(NamedTuple):
+    """What one source event adds to one user's statistics."""
 
+    offset: int
     posts: int = 0
     followers: int = 0
     following: int = 0
     likes_received: int = 0
 
-    def changes_anything(self) -> bool:
-        return any((self.posts, self.followers, self.following, self.likes_received))
+
+class UserStatsChange(faust.Record, serializer="json", include_metadata=False):
+    """Steps for one user from one source partition, in offset order."""
+
+    source: str
+    steps: list[list[int]]
+
+    @classmethod
+    def of(cls, source: TP, steps: Iterable[Step]) -> UserStatsChange:
+        return cls(source=f"{source.topic}:{source.partition}", steps=[list(step) for step in steps])
 
 
 class UserStats(faust.Record, serializer="json", include_metadata=False):
@@ -40,14 +55,23 @@ class UserStats(faust.Record, serializer="json", include_metadata=False):
     followers: int = 0
     following: int = 0
     likes_received: int = 0
+    applied: dict[str, int] = {}
 
-    def plus(self, change: UserStatsChange) -> UserStats:
-        return UserStats(
-            posts_count=self.posts_count + change.posts,
-            followers=self.followers + change.followers,
-            following=self.following + change.following,
-            likes_received=self.likes_received + change.likes_received,
+    def apply(self, source: str, steps: Iterable[Step]) -> UserStats:
+        """These statistics with every step past the last offset applied from ``source``."""
+        new = UserStats(
+            posts_count=self.posts_count, followers=self.followers, following=self.following,
+            likes_received=self.likes_received, applied=dict(self.applied),
         )
+        for step in steps:
+            if step.offset <= new.applied.get(source, -1):
+                continue
+            new.posts_count += step.posts
+            new.followers += step.followers
+            new.following += step.following
+            new.likes_received += step.likes_received
+            new.applied[source] = step.offset
+        return new
 
     def as_json(self, user_id: str) -> dict[str, object]:
         return {
@@ -56,9 +80,17 @@ class UserStats(faust.Record, serializer="json", include_metadata=False):
         }
 
 
+class FollowEdge(faust.Record, serializer="json", include_metadata=False):
+    """Whether the follower follows, as of the follower partition's ``offset``."""
+
+    following: bool = False
+    offset: int = -1
+
+
 user_stats_changes = app.topic(
     settings.topics.user_stats_changes,
     key_type=str,
+    key_serializer="raw",
     value_type=UserStatsChange,
     partitions=settings.topics.partitions,
     replicas=settings.topics.replication_factor,
@@ -76,11 +108,11 @@ user_stats = app.Table(
 
 follows = app.Table(
     "follows",
-    default=int,
+    default=FollowEdge,
     key_type=str,
-    value_type=int,
+    value_type=FollowEdge,
     partitions=settings.topics.partitions,
-    help="'follower>followed' is 1 while the follower follows; kept in the follower's partition.",
+    help="Whether 'follower>followed' holds; kept in the follower's partition.",
 )
 
 
@@ -89,53 +121,53 @@ def follow_key(follower: str, followed: str) -> str:
 
 
 def fold_follows(
-    edges: Mapping[str, int], values: Iterable[object]
-) -> tuple[dict[str, bool], dict[str, UserStatsChange]]:
-    """The follow edges these events change, in order, and what that does to each user's counts."""
-    changed: dict[str, bool] = {}
-    changes: dict[str, UserStatsChange] = {}
-    for value in values:
+    edges: Mapping[str, FollowEdge], events: Iterable[tuple[int, object]]
+) -> tuple[dict[str, FollowEdge], dict[str, list[Step]]]:
+    """The follow edges these (offset, event) pairs change, in order, and the steps that gives each user."""
+    changed: dict[str, FollowEdge] = {}
+    steps: dict[str, list[Step]] = {}
+    for offset, value in events:
         if not isinstance(value, UserFollowed | UserUnfollowed) or value.user_id == value.followed_id:
             continue
         key = follow_key(value.user_id, value.followed_id)
+        current = changed.get(key) or edges.get(key) or FollowEdge()
         following = isinstance(value, UserFollowed)
-        if changed.get(key, bool(edges.get(key, 0))) == following:
+        if offset <= current.offset or current.following == following:
             continue
-        changed[key] = following
+        changed[key] = FollowEdge(following=following, offset=offset)
         step = 1 if following else -1
-        changes.setdefault(value.user_id, UserStatsChange()).following += step
-        changes.setdefault(value.followed_id, UserStatsChange()).followers += step
-    return changed, {user: change for user, change in changes.items() if change.changes_anything()}
+        steps.setdefault(value.user_id, []).append(Step(offset, following=step))
+        steps.setdefault(value.followed_id, []).append(Step(offset, followers=step))
+    return changed, steps
 
 
 @app.agent(topics.users, isolated_partitions=True)
 async def count_follows(stream: faust.StreamT) -> None:
-    """Follows and unfollows, per follower partition; the counts go on to each user's own partition."""
+    """Follows and unfollows, per follower partition; the steps go on to each user's own partition.
+
+    The steps are sent before the edges are written, so a batch folded again resends them and the
+    user statistics skip what they already applied.
+    """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
-        ours = [event.value for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        with writes_for(batch):
-            changed, changes = fold_follows(follows, ours)
-            for key, following in changed.items():
-                if following:
-                    follows[key] = 1
-                else:
-                    del follows[key]
+        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
+        changed, steps = fold_follows(follows, ours)
         source = batch[-1].message.tp
-        for user_id, change in changes.items():
-            await send_for(app, source, user_stats_changes, user_id, change)
+        for user_id, user_steps in steps.items():
+            await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
+        with writes_for(batch):
+            for key, edge in changed.items():
+                follows[key] = edge
 
 
 @app.agent(user_stats_changes, isolated_partitions=True)
 async def fold_user_stats(stream: faust.StreamT) -> None:
-    """Each user's changes arrive on the user's partition and are folded into one write per batch."""
+    """Each user's steps arrive on the user's partition and are folded into one write per batch."""
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
-        totals: dict[str, UserStatsChange] = {}
+        updated: dict[str, UserStats] = {}
         for event in batch:
-            change, total = event.value, totals.setdefault(event.key, UserStatsChange())
-            total.posts += change.posts
-            total.followers += change.followers
-            total.following += change.following
-            total.likes_received += change.likes_received
+            change: UserStatsChange = event.value
+            current = updated.get(event.key) or user_stats[event.key]
+            updated[event.key] = current.apply(change.source, (Step(*step) for step in change.steps))
         with writes_for(batch):
-            for user_id, total in totals.items():
-                user_stats[user_id] = user_stats[user_id].plus(total)
+            for user_id, stats in updated.items():
+                user_stats[user_id] = stats

@@ -1,15 +1,24 @@
-"""The pure folds behind the engagement and user statistics tables, without Kafka."""
+"""The pure folds behind the stream-state tables, without Kafka: counts, and events delivered again."""
 
 from __future__ import annotations
 
-from streams.events import PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserFollowed, UserUnfollowed
+from datetime import datetime, timezone
+
+from streams.events import (
+    Envelope, PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserCreated, UserFollowed, UserUnfollowed,
+)
 from tables.cluster import partition_of
 from tables.engagement import PostEngagement, fold
-from tables.user_stats import UserStats, UserStatsChange, fold_follows
+from tables.signups import DayCount, count_signups_by_day, sum_partials
+from tables.user_stats import FollowEdge, Step, UserStats, fold_follows
 
 
 def created(post: str, author: str) -> PostCreated:
     return PostCreated.new(post_id=post, author_id=author, content="")
+
+
+def numbered(*events: object, start: int = 0) -> list[tuple[int, object]]:
+    return list(enumerate(events, start))
 
 
 def test_engagement_rate_is_a_percentage_to_two_decimals_and_zero_without_views() -> None:
@@ -18,55 +27,81 @@ def test_engagement_rate_is_a_percentage_to_two_decimals_and_zero_without_views(
     assert PostEngagement(views=4, likes=2, comments=1, shares=1).engagement_rate == 100.0
 
 
-def test_a_batch_becomes_one_record_per_post_and_one_change_per_author() -> None:
-    events = [
+def test_a_batch_becomes_one_record_per_post_and_steps_per_author() -> None:
+    events = numbered(
         created("p1", "ann"), created("p2", "ann"),
         *(PostViewed.new(post_id="p1", user_id="u") for _ in range(5)),
         PostLiked.new(post_id="p1", user_id="u"), PostLiked.new(post_id="p2", user_id="u"),
         PostCommented.new(post_id="p1", user_id="u", comment_id="c"), PostShared.new(post_id="p2", user_id="u"),
-    ]
-    updated, changes = fold({}, events)
+    )
+    updated, steps = fold({}, events)
     assert updated == {
-        "p1": PostEngagement(author_id="ann", views=5, likes=1, comments=1),
-        "p2": PostEngagement(author_id="ann", likes=1, shares=1),
+        "p1": PostEngagement(author_id="ann", views=5, likes=1, comments=1, offset=9),
+        "p2": PostEngagement(author_id="ann", likes=1, shares=1, offset=10),
     }
-    assert changes == {"ann": UserStatsChange(posts=2, likes_received=2)}
+    assert steps == {"ann": [Step(0, posts=1), Step(1, posts=1), Step(7, likes_received=1), Step(8, likes_received=1)]}
 
 
 def test_likes_before_the_post_is_known_are_credited_to_its_author_when_it_arrives() -> None:
-    updated, changes = fold({}, [PostLiked.new(post_id="p9", user_id="u")] * 2)
-    assert updated == {"p9": PostEngagement(likes=2)} and changes == {}
-    updated, changes = fold(updated, [created("p9", "bob")])
-    assert updated["p9"] == PostEngagement(author_id="bob", likes=2)
-    assert changes == {"bob": UserStatsChange(posts=1, likes_received=2)}
+    updated, steps = fold({}, numbered(PostLiked.new(post_id="p9", user_id="u"), PostLiked.new(post_id="p9", user_id="v")))
+    assert updated == {"p9": PostEngagement(likes=2, offset=1)} and steps == {}
+    updated, steps = fold(updated, numbered(created("p9", "bob"), start=2))
+    assert updated["p9"] == PostEngagement(author_id="bob", likes=2, offset=2)
+    assert steps == {"bob": [Step(2, posts=1, likes_received=2)]}
+
+
+def test_events_delivered_again_change_nothing_however_they_are_batched() -> None:
+    events = numbered(created("p1", "ann"), *(PostLiked.new(post_id="p1", user_id="u") for _ in range(4)))
+    first, _ = fold({}, events[:3])
+    again, steps = fold(first, events[1:])
+    assert again["p1"] == PostEngagement(author_id="ann", likes=4, offset=4)
+    assert steps == {"ann": [Step(3, likes_received=1), Step(4, likes_received=1)]}
 
 
 def test_a_repeated_post_created_counts_the_post_once() -> None:
-    posts, _ = fold({}, [created("p1", "ann")])
-    _, changes = fold(posts, [created("p1", "ann")])
-    assert changes == {}
+    posts, _ = fold({}, numbered(created("p1", "ann")))
+    _, steps = fold(posts, numbered(created("p1", "ann"), start=1))
+    assert steps == {}
 
 
 def test_follows_count_once_and_unfollows_only_undo_real_follows() -> None:
-    events = [
+    events = numbered(
         UserFollowed.new(user_id="bob", followed_id="ann"),
         UserFollowed.new(user_id="bob", followed_id="ann"),
         UserUnfollowed.new(user_id="cat", followed_id="ann"),
         UserFollowed.new(user_id="ann", followed_id="ann"),
         UserFollowed.new(user_id="cat", followed_id="ann"),
         UserUnfollowed.new(user_id="cat", followed_id="ann"),
-    ]
-    edges, changes = fold_follows({}, events)
-    assert edges == {"bob>ann": True, "cat>ann": False}
-    assert changes == {"bob": UserStatsChange(following=1), "ann": UserStatsChange(followers=1)}
-    edges, changes = fold_follows({"bob>ann": True}, [UserUnfollowed.new(user_id="bob", followed_id="ann")])
-    assert edges == {"bob>ann": False}
-    assert changes == {"bob": UserStatsChange(following=-1), "ann": UserStatsChange(followers=-1)}
+    )
+    edges, steps = fold_follows({}, events)
+    assert edges == {"bob>ann": FollowEdge(following=True, offset=0), "cat>ann": FollowEdge(following=False, offset=5)}
+    assert steps == {
+        "bob": [Step(0, following=1)], "ann": [Step(0, followers=1), Step(4, followers=1), Step(5, followers=-1)],
+        "cat": [Step(4, following=1), Step(5, following=-1)],
+    }
+    again, steps = fold_follows(edges, events)
+    assert again == {} and steps == {}
 
 
-def test_user_stats_add_up_changes() -> None:
-    stats = UserStats(posts_count=1, followers=2).plus(UserStatsChange(posts=1, followers=-1, likes_received=3))
-    assert stats == UserStats(posts_count=2, followers=1, likes_received=3)
+def test_user_statistics_skip_steps_already_applied_from_the_same_source() -> None:
+    stats = UserStats().apply("posts:0", [Step(3, posts=1), Step(5, likes_received=2)])
+    stats = stats.apply("posts:0", [Step(5, likes_received=2), Step(6, likes_received=1)])
+    stats = stats.apply("users:0", [Step(1, followers=1)])
+    assert (stats.posts_count, stats.likes_received, stats.followers) == (1, 3, 1)
+    assert stats.applied == {"posts:0": 6, "users:0": 1}
+
+
+def test_signups_are_counted_per_day_once_per_offset() -> None:
+    def signup(day: int) -> UserCreated:
+        envelope = Envelope.new("UserCreated")
+        envelope = Envelope(envelope.id, "UserCreated", datetime(2026, 11, day, 12, tzinfo=timezone.utc))
+        return UserCreated(envelope, f"u{day}", "e@example.com", "u")
+
+    events = numbered(signup(20), signup(20), signup(21))
+    partials = count_signups_by_day({}, events, partition=3)
+    assert partials == {"2026-11-20/3": DayCount(count=2, offset=1), "2026-11-21/3": DayCount(count=1, offset=2)}
+    assert count_signups_by_day(partials, events, partition=3) == {}
+    assert sum_partials([*partials.items(), ("2026-11-20/1", DayCount(count=5, offset=9))]) == {"2026-11-20": 7, "2026-11-21": 1}
 
 
 def test_keys_spread_over_every_partition() -> None:

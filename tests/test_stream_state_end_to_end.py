@@ -179,17 +179,24 @@ def test_counts_stay_exact_when_a_worker_is_killed_mid_stream(namespace, start_w
 
 
 def test_two_workers_each_answer_for_every_key(namespace, start_worker) -> None:
-    """The second worker joins while the first is counting, so table partitions move to it mid-stream."""
+    """The second worker joins while the first is counting, so table partitions (with state) move to it."""
     spread = {f"q{n}": n + 1 for n in range(20)}
+
+    def publish_views() -> None:
+        with EventProducer(namespace.settings()) as producer:
+            for post, views in spread.items():
+                for n in range(views):
+                    producer.publish_post_activity("viewed", post, USERS[n % 3])
+
     first = start_worker()
     with EventProducer(namespace.settings()) as producer:
         publish_social_activity(producer)
+    publish_views()
+    wait_until(lambda: first.get("/posts/q19/engagement")["views"] == spread["q19"], [first], what="the first views")
     second = start_worker()
     workers = [first, second]
-    with EventProducer(namespace.settings()) as producer:
-        for post, views in spread.items():
-            for n in range(views):
-                producer.publish_post_activity("viewed", post, USERS[n % 3])
+    publish_views()
+    spread = {post: 2 * views for post, views in spread.items()}
 
     def every_worker_answers_for_every_key() -> bool:
         return all(
