@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime, timezone
 from importlib.resources import files
 
+import faust
 from confluent_kafka.admin import AdminClient
 from faust.web import Request, Response, View
 from faust.web.exceptions import ValidationError as BadRequest
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from streams.app import app, sessions, settings, topics
 from streams.db.models import EmailStatistics
 from tables.cluster import answer_for_key, asks_locally, gather
-from tables.engagement import PostEngagement, post_engagement
+from tables.engagement import post_engagement
 from tables.health import table_health, topic_health
 from tables.signups import signup_partials, sum_partials
 from tables.user_stats import user_stats, user_stats_changes
@@ -115,20 +116,24 @@ class TopPostsView(View):
         return self.json({"limit": limit, "min_views": min_views, "posts": best})
 
 
+async def keyed_record(view: View, request: Request, table: faust.Table, kind: str, key: str) -> Response:
+    """One key's record as JSON, from the worker that owns the key; 404 when the table has none."""
+    entity_id(kind, key)
+
+    def local() -> Response:
+        if key not in table:
+            raise view.NotFound(f"no statistics for {kind} {key!r}")
+        return view.json(table[key].as_json(key))
+
+    return await answer_for_key(app, table, key, view, request, local)
+
+
 @app.page("/posts/{post_id}/engagement")
 class PostEngagementView(View):
     """One post's views, likes, comments, shares and engagement rate."""
 
     async def get(self, request: Request, post_id: str) -> Response:
-        entity_id("post", post_id)
-
-        def local() -> Response:
-            if post_id not in post_engagement:
-                raise self.NotFound(f"no post {post_id!r} has any activity")
-            record: PostEngagement = post_engagement[post_id]
-            return self.json(record.as_json(post_id))
-
-        return await answer_for_key(app, post_engagement, post_id, self, request, local)
+        return await keyed_record(self, request, post_engagement, "post", post_id)
 
 
 @app.page("/users/{user_id}/stats")
@@ -136,14 +141,7 @@ class UserStatsView(View):
     """One user's posts, followers, following and likes received."""
 
     async def get(self, request: Request, user_id: str) -> Response:
-        entity_id("user", user_id)
-
-        def local() -> Response:
-            if user_id not in user_stats:
-                raise self.NotFound(f"no statistics for user {user_id!r}")
-            return self.json(user_stats[user_id].as_json(user_id))
-
-        return await answer_for_key(app, user_stats, user_id, self, request, local)
+        return await keyed_record(self, request, user_stats, "user", user_id)
 
 
 @app.page("/health")
