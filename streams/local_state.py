@@ -23,12 +23,18 @@ RUNNING = "worker.running"
 
 
 def discard_if_unclean(tabledir: Path, marker: Path) -> bool:
-    """Delete ``tabledir`` when ``marker`` says the last worker never stopped cleanly; True if it did."""
+    """Delete ``tabledir`` when ``marker`` says another worker used it and never stopped cleanly; True if so.
+
+    Faust sends its worker-init signal more than once, so a marker naming this process is ours.
+    """
     if not marker.exists() or not tabledir.exists():
+        return False
+    owner = marker.read_text().strip()
+    if owner == str(os.getpid()):
         return False
     logger.warning(
         "the last worker using %s did not stop cleanly (pid %s); its tables are rebuilt from their changelogs",
-        tabledir, marker.read_text().strip() or "unknown",
+        tabledir, owner or "unknown",
     )
     shutil.rmtree(tabledir)
     return True

@@ -106,3 +106,19 @@ def test_signups_are_counted_per_day_once_per_offset() -> None:
 
 def test_keys_spread_over_every_partition() -> None:
     assert {partition_of(f"k{n}", 4) for n in range(100)} == {0, 1, 2, 3}
+
+
+def test_a_store_left_by_another_worker_that_did_not_stop_cleanly_is_discarded(tmp_path) -> None:
+    import os
+
+    from streams.local_state import discard_if_unclean
+
+    tables, marker = tmp_path / "tables", tmp_path / "worker.running"
+    tables.mkdir()
+    marker.write_text(str(os.getpid()))
+    assert not discard_if_unclean(tables, marker) and tables.exists(), "this process's own mark"
+    marker.write_text("999999999")
+    assert discard_if_unclean(tables, marker) and not tables.exists()
+    tables.mkdir()
+    marker.unlink()
+    assert not discard_if_unclean(tables, marker) and tables.exists(), "a clean stop removed the mark"

@@ -148,6 +148,7 @@ def test_the_same_state_is_rebuilt_after_the_local_store_is_deleted(namespace, s
     assert worker.stop() == 0
 
     store = tmp_path / "worker0"
+    assert not (store / "worker.running").exists(), "a clean stop leaves the store marked clean"
     assert any(store.rglob("*.sst")) or any(store.rglob("CURRENT")), "the tables were not stored in RocksDB"
     shutil.rmtree(store)
     rebuilt = start_worker(STREAMS_STATE__DATA_DIR=str(store))
@@ -167,6 +168,7 @@ def test_counts_stay_exact_when_a_worker_is_killed_mid_stream(namespace, start_w
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait()
     assert counted < posts * views_each, "the worker was to be killed before it had counted every view"
+    assert (tmp_path / "worker0" / "worker.running").exists()
 
     restarted = start_worker(STREAMS_STATE__DATA_DIR=str(tmp_path / "worker0"), STREAMS_STATE__BATCH_SIZE="50")
     wait_until(
