@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from streams.events import (
     Envelope, PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserCreated, UserFollowed, UserUnfollowed,
 )
+from streams.local_state import discard_if_unclean
 from tables.cluster import partition_of
 from tables.engagement import PostEngagement, fold
 from tables.signups import DayCount, count_signups_by_day, sum_partials
@@ -109,10 +111,6 @@ def test_keys_spread_over_every_partition() -> None:
 
 
 def test_a_store_left_by_another_worker_that_did_not_stop_cleanly_is_discarded(tmp_path) -> None:
-    import os
-
-    from streams.local_state import discard_if_unclean
-
     tables, marker = tmp_path / "tables", tmp_path / "worker.running"
     tables.mkdir()
     marker.write_text(str(os.getpid()))
