@@ -57,8 +57,13 @@ async def topic_health(admin: AdminClient, group: str, topics: list[str], health
 
 
 def table_health(app: faust.App) -> dict[str, dict[str, object]]:
-    """Per table: ready, or recovering with how many changelog records are still to be read."""
+    """Per table: ready, or recovering with how many changelog records are still to be read.
+
+    A table is recovering until this worker's first recovery has completed, and again while a
+    rebalance gives it partitions to restore.
+    """
     recovery = app.tables.recovery
+    restored = recovery.completed.is_set()
     active, standby = recovery.active_remaining(), recovery.standby_remaining()
     states = {}
     for table in app.tables.values():
@@ -66,7 +71,7 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
         active_left = sum(count for tp, count in active.items() if tp.topic == topic)
         standby_left = sum(count for tp, count in standby.items() if tp.topic == topic)
         states[table.name] = {
-            "state": "recovering" if recovery.in_recovery and active_left else "ready",
+            "state": "ready" if restored and not (recovery.in_recovery and active_left) else "recovering",
             "active_remaining": active_left,
             "standby_remaining": standby_left,
         }

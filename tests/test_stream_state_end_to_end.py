@@ -228,3 +228,23 @@ def test_keys_are_looked_up_in_the_partition_producers_put_them_in(namespace, ka
         producer.produce(topic, b"x", key.encode(), on_delivery=lambda err, msg: placed.__setitem__(msg.key().decode(), msg.partition()))
     assert producer.flush(30) == 0
     assert placed == {key: partition_of(key, 4) for key in placed} and len(placed) == 200
+
+
+def test_a_clean_stop_right_after_the_last_event_loses_no_change(namespace, start_worker, tmp_path) -> None:
+    posts = 300
+    with EventProducer(namespace.settings()) as producer:
+        for n in range(posts):
+            producer.publish_post_activity("viewed", f"post{n}", "u")
+    worker = start_worker()
+    wait_until(
+        lambda: all(status_and_body(worker, f"/posts/post{n}/engagement")[0] == 200 for n in range(posts)),
+        [worker], what="every post counted",
+    )
+    assert worker.stop() == 0
+    shutil.rmtree(tmp_path / "worker0")
+
+    rebuilt = start_worker(STREAMS_STATE__DATA_DIR=str(tmp_path / "worker0"))
+    wait_until(lambda: status_and_body(rebuilt, "/health")[1]["tables"]["post-engagement"]["state"] == "ready", [rebuilt])
+    time.sleep(3)
+    missing = [n for n in range(posts) if status_and_body(rebuilt, f"/posts/post{n}/engagement")[0] != 200]
+    assert missing == [], "changes committed with their offsets must be in the changelog"
