@@ -1,12 +1,12 @@
 """Table recovery on the real local broker: how long a worker takes to rebuild 1,000,000 keys.
 
 A worker folds one PostViewed event for each of N distinct posts into the post-engagement table
-(N keys, N changelog records). It is stopped, and started again three ways, in turns:
+(N keys, N changelog records). It is stopped, and started again two ways, in turns:
  - warm: the local RocksDB store is kept, so only the changelog's tail is read;
- - cold: the store is deleted, so every key is rebuilt from the changelog;
+ - cold: the store is deleted, so every key is rebuilt from the changelog.
 Each time is measured from the start of the process until /health reports every table ready and
-the partitions assigned. A sample of keys is then read back to check the rebuilt values, and the time one /posts/top
-query takes over every key is measured too.
+the partitions assigned, and the last key answers. A sample of keys is then read back to check
+the rebuilt values, and the time one /posts/top query takes over every key is measured too.
 
     .venv/bin/python -m bench.recovery --keys 1000000 --repeat 3
 """
