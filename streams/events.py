@@ -93,23 +93,22 @@ class UserUpdated(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class UserFollowed(Event):
-    """``user_id`` follows ``followed_id`` from now on; keyed by the follower."""
+class FollowChange(Event):
+    """``user_id`` starts or stops following ``followed_id``; keyed by the follower."""
 
-    schema: ClassVar[str] = "streams.users.UserFollowed"
     family: ClassVar[str] = "user"
     user_id: str
     followed_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class UserUnfollowed(Event):
-    """``user_id`` no longer follows ``followed_id``; keyed by the follower."""
+class UserFollowed(FollowChange):
+    schema: ClassVar[str] = "streams.users.UserFollowed"
 
+
+@dataclass(frozen=True, slots=True)
+class UserUnfollowed(FollowChange):
     schema: ClassVar[str] = "streams.users.UserUnfollowed"
-    family: ClassVar[str] = "user"
-    user_id: str
-    followed_id: str
 
 
 @dataclass(frozen=True, slots=True)

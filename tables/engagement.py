@@ -21,8 +21,7 @@ from streams.app import app, settings, topics
 from streams.batching import writes_for
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
 from streams.retry import meant_for, read_headers
-from streams.sending import send_for
-from tables.user_stats import Step, UserStatsChange, user_stats_changes
+from tables.user_stats import Step, send_steps
 
 AGENT = "engagement"
 
@@ -108,9 +107,7 @@ async def count_engagement(stream: faust.StreamT) -> None:
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         updated, steps = fold(post_engagement, ours)
-        source = batch[-1].message.tp
-        for user_id, user_steps in steps.items():
-            await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
+        await send_steps(batch[-1].message.tp, steps)
         with writes_for(batch):
             for post_id, record in updated.items():
                 post_engagement[post_id] = record

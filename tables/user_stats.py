@@ -22,7 +22,7 @@ from faust.types import TP
 
 from streams.app import app, settings, topics
 from streams.batching import writes_for
-from streams.events import UserFollowed, UserUnfollowed
+from streams.events import FollowChange, UserFollowed
 from streams.retry import meant_for, read_headers
 from streams.sending import send_for
 
@@ -116,6 +116,12 @@ follows = app.Table(
 )
 
 
+async def send_steps(source: TP, steps: dict[str, list[Step]]) -> None:
+    """Send each user's steps, keyed by user id, in the transaction of the partition they came from."""
+    for user_id, user_steps in steps.items():
+        await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
+
+
 def follow_key(follower: str, followed: str) -> str:
     return f"{follower}>{followed}"
 
@@ -127,7 +133,7 @@ def fold_follows(
     changed: dict[str, FollowEdge] = {}
     steps: dict[str, list[Step]] = {}
     for offset, value in events:
-        if not isinstance(value, UserFollowed | UserUnfollowed) or value.user_id == value.followed_id:
+        if not isinstance(value, FollowChange) or value.user_id == value.followed_id:
             continue
         key = follow_key(value.user_id, value.followed_id)
         current = changed.get(key) or edges.get(key) or FollowEdge()
@@ -151,9 +157,7 @@ async def count_follows(stream: faust.StreamT) -> None:
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         changed, steps = fold_follows(follows, ours)
-        source = batch[-1].message.tp
-        for user_id, user_steps in steps.items():
-            await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
+        await send_steps(batch[-1].message.tp, steps)
         with writes_for(batch):
             for key, edge in changed.items():
                 follows[key] = edge
