@@ -10,6 +10,7 @@ import faust
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streams.agent_loop import FailureRouter
+from streams.changelog_flush import commit_changelogs_with_offsets
 from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
@@ -26,6 +27,7 @@ from streams.worker_startup import install_startup_checks
 def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     register_faust_codec(codec)
     fix_changelog_offsets()
+    commit_changelogs_with_offsets()
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression
     app = faust.App(
         settings.kafka.group_id,
