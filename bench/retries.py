@@ -63,7 +63,7 @@ def run_relay(settings: Settings, stop: threading.Event) -> threading.Thread:
     ready = threading.Event()
 
     async def relay() -> None:
-        instance = Relay(settings.kafka.brokers, f"{settings.kafka.group_id}-relay", "bench",
+        instance = Relay(settings.kafka, f"{settings.kafka.group_id}-relay",
                          tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters)
         await instance.start()
         task = asyncio.create_task(instance.run())
@@ -86,7 +86,7 @@ def lateness(bootstrap: str, count: int) -> dict[str, float]:
     """Milliseconds late, sent and received, for ``count`` events pending at once."""
     settings = settings_for(bootstrap, f"late{uuid.uuid4().hex[:8]}", 4)
     topics = {**retry_topic_configs(settings.topics, settings.retry), settings.topics.post_events: {}}
-    ensure_topics(bootstrap, topics, 4, 1)
+    ensure_topics(settings.kafka, topics, 4, 1)
     stop = threading.Event()
     relay = run_relay(settings, stop)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{settings.kafka.group_id}-reader",
@@ -125,7 +125,7 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) ->
     url = f"sqlite:///{home / prefix}.db"
     users = [f"u{n}" for n in range(emails)]
     seed_users(url, *users)
-    ensure_topics(bootstrap, {settings.topics.email_events: {}}, 1, 1)
+    ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)
     every = emails // failing if failing else emails + 1
     events = []
     for n, user in enumerate(users):

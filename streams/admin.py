@@ -8,13 +8,15 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.errors import BrokerUnavailableError
+from streams.kafka_clients import confluent_config
+from streams.settings import KafkaSettings
 
 
 def ensure_topics(
-    brokers: str, configs: Mapping[str, Mapping[str, str]], partitions: int, replication_factor: int, timeout: float = 30.0
+    kafka: KafkaSettings, configs: Mapping[str, Mapping[str, str]], partitions: int, replication_factor: int, timeout: float = 30.0
 ) -> list[str]:
     """Create the topics that do not exist yet, with their configuration; return the names created."""
-    admin = AdminClient({"bootstrap.servers": brokers, "log_level": 0})
+    admin = AdminClient(confluent_config(kafka, log_level=0))
     existing = admin.list_topics(timeout=timeout).topics
     missing = [
         NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config))

@@ -15,6 +15,7 @@ from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
 from streams.errors import ConfigurationError
+from streams.kafka_clients import faust_credentials
 from streams.local_state import guard_local_state
 from streams.services.email import Mailer
 from streams.relay import Relay, relay_forever
@@ -33,6 +34,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         settings.kafka.group_id,
         broker=[f"kafka://{broker.strip()}" for broker in settings.kafka.brokers.split(",")],
         broker_client_id=settings.kafka.client_id,
+        broker_credentials=faust_credentials(settings.kafka),
         consumer_auto_offset_reset=settings.kafka.auto_offset_reset,
         processing_guarantee=settings.kafka.processing_guarantee,
         producer_compression_type=compression,
@@ -43,7 +45,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         topic_replication_factor=settings.topics.replication_factor,
         web_bind=settings.web.host,
         web_port=settings.web.port,
-        web_host=settings.web.host,
+        web_host=settings.web.advertised_host or settings.web.host,
         autodiscover=["agents", "tables"],
         origin="streams",
     )
@@ -54,7 +56,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     async def relay_delayed_events() -> None:
         """Every worker relays a share of the delay tiers' partitions."""
         await relay_forever(lambda: Relay(
-            settings.kafka.brokers, f"{settings.kafka.group_id}-relay", settings.kafka.client_id,
+            settings.kafka, f"{settings.kafka.group_id}-relay",
             tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters,
         ))
 

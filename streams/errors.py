@@ -22,6 +22,10 @@ class BrokerUnavailableError(StreamsError):
     """No Kafka broker answered at the configured address."""
 
 
+class BrokerLoginError(BrokerUnavailableError):
+    """The broker answered but refused the configured credentials."""
+
+
 class DatabaseUnavailableError(StreamsError):
     """The configured database could not be reached."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,19 @@ logger = logging.getLogger(__name__)
 RUNNING = "worker.running"
 
 
-def discard_if_unclean(tabledir: Path, marker: Path) -> bool:
-    """Delete ``tabledir`` when ``marker`` says another worker used it and never stopped cleanly; True if so.
+def discard_if_unclean(tabledir: Path, marker: Path, run: str) -> bool:
+    """Delete ``tabledir`` when ``marker`` says another run used it and never stopped cleanly; True if so.
 
-    Faust sends its worker-init signal more than once, so a marker naming this process is ours.
+    Faust sends its worker-init signal more than once, so a marker naming this run is ours. A run
+    is named by its pid and a random part, since a worker in a container has the same pid every time.
     """
     if not marker.exists() or not tabledir.exists():
         return False
     owner = marker.read_text().strip()
-    if owner == str(os.getpid()):
+    if owner == run:
         return False
     logger.warning(
-        "the last worker using %s did not stop cleanly (pid %s); its tables are rebuilt from their changelogs",
+        "the last worker using %s did not stop cleanly (run %s); its tables are rebuilt from their changelogs",
         tabledir, owner or "unknown",
     )
     shutil.rmtree(tabledir)
@@ -43,13 +45,14 @@ def discard_if_unclean(tabledir: Path, marker: Path) -> bool:
 def guard_local_state(app: faust.App, data_dir: Path, exactly_once: bool) -> None:
     """Mark the store in use while the worker runs; a worker that starts and finds the mark discards it."""
     marker = data_dir / RUNNING
+    run = f"{os.getpid()}-{uuid.uuid4().hex}"
 
     @app.on_worker_init.connect
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         if exactly_once:
-            discard_if_unclean(Path(app.conf.tabledir), marker)
+            discard_if_unclean(Path(app.conf.tabledir), marker, run)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(os.getpid()))
+        marker.write_text(run)
 
     @app.on_before_shutdown.connect
     async def on_before_shutdown(app: faust.App, **kwargs: Any) -> None:

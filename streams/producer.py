@@ -26,6 +26,7 @@ from streams.events import (
     POST_ACTIVITIES, DataExport, EmailNotification, Event, PostActivity, PostCreated, UserCreated, UserFollowed,
     UserUnfollowed, UserUpdated,
 )
+from streams.kafka_clients import LoginWatch, confluent_config
 from streams.retry import DUE_AT, ORIGIN_TOPIC, tier_for, write_headers
 from streams.settings import Settings, load_settings
 from streams.topics import tier_topic_name
@@ -52,17 +53,16 @@ class EventProducer:
         self.settings = settings or load_settings()
         self.codec = codec or build_codec(self.settings.schema_registry.url)
         kafka = self.settings.kafka
+        self._login = LoginWatch(kafka)
         self._producer = Producer(
-            {
-                "bootstrap.servers": kafka.brokers,
-                "client.id": kafka.client_id,
+            confluent_config(kafka, error_cb=self._login, **{
                 "enable.idempotence": True,
                 "acks": "all",
                 "compression.type": kafka.compression,
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",
                 "log_level": 0,
-            }
+            })
         )
         self._failures: list[tuple[str, KafkaError]] = []
         self._lock = threading.Lock()
@@ -220,7 +220,12 @@ class EventProducer:
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every queued event; raise DeliveryError or BrokerUnavailableError if any is not acknowledged."""
-        remaining = self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        remaining = self._producer.flush(min(1.0, timeout))
+        while remaining and time.monotonic() < deadline:
+            self._login.check()
+            remaining = self._producer.flush(min(1.0, deadline - time.monotonic()))
+        self._login.check()
         with self._lock:
             failures, self._failures = self._failures, []
         if failures:

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from streams import metrics
+from streams.kafka_clients import aiokafka_security
 from streams.retry import DUE_AT, ERROR_MESSAGE, ERROR_TYPE, ORIGIN_PARTITION, ORIGIN_TOPIC, read_headers, tier_for
+from streams.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -84,22 +86,24 @@ class Relay(ConsumerRebalanceListener):
     """One relay instance; several workers share the tiers' partitions through a consumer group."""
 
     def __init__(
-        self, brokers: str, group_id: str, client_id: str, tiers: Mapping[str, float], dead_letters: str
+        self, kafka: KafkaSettings, group_id: str, tiers: Mapping[str, float], dead_letters: str
     ) -> None:
         self.tiers = dict(tiers)
         self.dead_letters = dead_letters
         self.tier_names = {delay: name for name, delay in self.tiers.items()}
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=brokers,
+            bootstrap_servers=kafka.brokers,
             group_id=group_id,
-            client_id=f"{client_id}-relay",
+            client_id=f"{kafka.client_id}-relay",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             fetch_max_wait_ms=50,
+            **aiokafka_security(kafka),
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=brokers, client_id=f"{client_id}-relay", acks="all", enable_idempotence=True
+            bootstrap_servers=kafka.brokers, client_id=f"{kafka.client_id}-relay", acks="all", enable_idempotence=True,
+            **aiokafka_security(kafka),
         )
         self.held: dict[TopicPartition, HeldPartition] = {}
 

@@ -1,8 +1,10 @@
-"""One typed, frozen settings object, read once at start from the environment.
+"""One typed, frozen settings object, read once at start from a file and the environment.
 
-Every setting has an ``STREAMS_`` name (nested with ``__``, e.g. ``STREAMS_KAFKA__BROKERS``);
-the Kafka ones also answer to the names upstream deployments already use (``KAFKA_BROKERS``).
-A bad value fails at start with the key's name.
+The file is ``config/streams.tusk`` (or the one ``STREAMS_CONFIG`` names): nested ``key: value``
+lines, a YAML subset, read with PyYAML. Every setting also has an ``STREAMS_`` environment name
+(nested with ``__``, e.g. ``STREAMS_KAFKA__BROKERS``), and many answer to the names deployments
+of message queues already use (``KAFKA_BROKERS``, ``RETRY_MAX_ATTEMPTS``). Environment beats the
+file; ``STREAMS_`` names beat the conventional ones. A bad value fails at start with its key.
 """
 
 from __future__ import annotations
@@ -11,19 +13,30 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+import yaml
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from streams import topics
 from streams.db.engine import with_driver
 from streams.errors import ConfigurationError
 
+DEFAULT_FILE = Path("config/streams.tusk")
+
+#: Settings whose values never appear in messages.
+SECRET_KEYS = frozenset({"password", "token"})
+
 #: Conventional environment names, mapped onto the nested setting they set.
-CONVENTIONAL_ENV = {
+CONVENTIONAL_ENV: dict[str, tuple[str, ...]] = {
     "KAFKA_BROKERS": ("kafka", "brokers"),
     "KAFKA_CLIENT_ID": ("kafka", "client_id"),
     "KAFKA_GROUP_ID": ("kafka", "group_id"),
     "KAFKA_AUTO_OFFSET_RESET": ("kafka", "auto_offset_reset"),
+    "KAFKA_SECURITY_PROTOCOL": ("kafka", "security", "protocol"),
+    "KAFKA_SASL_MECHANISM": ("kafka", "security", "sasl_mechanism"),
+    "KAFKA_SASL_USERNAME": ("kafka", "security", "username"),
+    "KAFKA_SASL_PASSWORD": ("kafka", "security", "password"),
+    "KAFKA_SSL_CA_LOCATION": ("kafka", "security", "ssl_cafile"),
     "SCHEMA_REGISTRY_URL": ("schema_registry", "url"),
     "DATABASE_URL": ("database", "url"),
     "SMTP_HOST": ("smtp", "host"),
@@ -31,11 +44,40 @@ CONVENTIONAL_ENV = {
     "RETRY_MAX_ATTEMPTS": ("retry", "max_attempts"),
     "RETRY_BACKOFF_MULTIPLIER": ("retry", "multiplier"),
     "RETRY_INITIAL_DELAY": ("retry", "initial_delay"),
+    "MESSAGE_QUEUE_MONITORING_ENABLED": ("monitoring", "enabled"),
+    "MESSAGE_QUEUE_METRICS_PORT": ("monitoring", "metrics_port"),
+    "LOG_LEVEL": ("monitoring", "log_level"),
 }
 
 
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSecurity(Section):
+    """How clients authenticate to the brokers; passed to Faust, aiokafka and confluent-kafka alike."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate, for brokers that require one.")
+    ssl_keyfile: Path | None = None
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    @model_validator(mode="after")
+    def sasl_needs_a_user(self) -> KafkaSecurity:
+        if self.sasl and not (self.username and self.password):
+            raise ValueError(f"protocol {self.protocol} needs username and password")
+        return self
 
 
 class KafkaSettings(Section):
@@ -45,6 +87,12 @@ class KafkaSettings(Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    security: KafkaSecurity = KafkaSecurity()
+
+    @field_validator("brokers", mode="before")
+    @classmethod
+    def brokers_may_be_a_list(cls, value: Any) -> Any:
+        return ",".join(str(broker) for broker in value) if isinstance(value, list) else value
 
     @field_validator("brokers")
     @classmethod
@@ -143,8 +191,21 @@ class ExportSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 keeps the view on this machine.")
     port: int = Field(6066, ge=1, le=65535)
+    advertised_host: str | None = Field(
+        None, description="The address other workers reach this one at, for routed requests; unset: host."
+    )
+    token: SecretStr | None = Field(None, description="When set, requests must carry it (all but /health).")
+
+
+class MonitoringSettings(Section):
+    enabled: bool = Field(True, description="Serve Prometheus metrics.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve them on this port of their own; unset: at /metrics of the web view."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = Field(False, description="One JSON object per log line, for log shippers.")
 
 
 class Settings(BaseSettings):
@@ -159,6 +220,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     exports: ExportSettings = ExportSettings()
     web: WebSettings = WebSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -169,7 +231,25 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, ConventionalEnvSource(settings_cls)
+        return init_settings, env_settings, ConventionalEnvSource(settings_cls), file_source(settings_cls)
+
+
+def settings_file() -> Path | None:
+    """The file named by STREAMS_CONFIG (which must exist), else config/streams.tusk if there is one."""
+    named = os.environ.get("STREAMS_CONFIG")
+    if named:
+        if not Path(named).is_file():
+            raise ConfigurationError(f"STREAMS_CONFIG={named!r}: no such file")
+        return Path(named)
+    return DEFAULT_FILE if DEFAULT_FILE.is_file() else None
+
+
+def file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    path = settings_file()
+    try:
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not a settings file: {exc}") from None
 
 
 class ConventionalEnvSource(PydanticBaseSettingsSource):
@@ -179,10 +259,13 @@ class ConventionalEnvSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        values: dict[str, dict[str, str]] = {}
-        for env_name, (section, key) in CONVENTIONAL_ENV.items():
+        values: dict[str, Any] = {}
+        for env_name, (*sections, key) in CONVENTIONAL_ENV.items():
             if env_name in os.environ:
-                values.setdefault(section, {})[key] = os.environ[env_name]
+                nested = values
+                for section in sections:
+                    nested = nested.setdefault(section, {})
+                nested[key] = os.environ[env_name]
         return values
 
 
@@ -191,17 +274,31 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}={error.get('input')!r}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigurationError(f"bad setting: {problems}") from None
+        raise ConfigurationError(f"bad setting: {'; '.join(describe(error) for error in exc.errors())}") from None
+
+
+def describe(error: Any) -> str:
+    """``key=value: problem``, with secrets and whole sections left out of the message."""
+    key = ".".join(str(part) for part in error["loc"])
+    value = error.get("input")
+    if error["loc"] and error["loc"][-1] in SECRET_KEYS:
+        return f"{key}='***': {error['msg']}"
+    if isinstance(value, dict):
+        return f"{key}: {error['msg']}"
+    return f"{key}={value!r}: {error['msg']}"
+
+
+def setting_paths(model: type[BaseModel] = Settings, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The dotted path of every leaf setting, nested sections followed."""
+    paths = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            paths.extend(setting_paths(info.annotation, (*prefix, name)))
+        else:
+            paths.append((*prefix, name))
+    return paths
 
 
 def environment_names() -> set[str]:
     """Every environment variable the settings read, for deployment files and their checks."""
-    names = set(CONVENTIONAL_ENV)
-    for section, info in Settings.model_fields.items():
-        for key in info.annotation.model_fields:
-            names.add(f"STREAMS_{section}__{key}".upper())
-    return names
+    return {"STREAMS_CONFIG", *CONVENTIONAL_ENV, *("STREAMS_" + "__".join(path).upper() for path in setting_paths())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faust
@@ -12,20 +13,28 @@ from sqlalchemy.exc import OperationalError
 from streams.admin import ensure_topics
 from streams.db.migrate import upgrade
 from streams.errors import BrokerUnavailableError, DatabaseUnavailableError, StreamsError
-from streams.settings import Settings
+from streams.kafka_clients import LoginWatch, confluent_config
+from streams.settings import KafkaSettings, Settings
 from streams.topics import retry_topic_configs
 
 
-def check_broker(brokers: str, timeout: float = 10.0) -> None:
-    """Raise BrokerUnavailableError unless a metadata request to ``brokers`` succeeds in time."""
-    admin = AdminClient({"bootstrap.servers": brokers, "log_level": 0})
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerUnavailableError(
-            f"no Kafka broker answered at {brokers} within {timeout:.0f}s ({exc.args[0].str()}); "
-            "start one with 'streams kafka start' or set KAFKA_BROKERS"
-        ) from None
+def check_broker(kafka: KafkaSettings, timeout: float = 10.0) -> None:
+    """Raise BrokerUnavailableError unless a metadata request to the brokers succeeds in time."""
+    login = LoginWatch(kafka)
+    admin = AdminClient(confluent_config(kafka, log_level=0, error_cb=login))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=min(1.0, timeout))
+            return
+        except KafkaException as exc:
+            admin.poll(0)
+            login.check()
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailableError(
+                    f"no Kafka broker answered at {kafka.brokers} within {timeout:.0f}s ({exc.args[0].str()}); "
+                    "start one with 'streams kafka start' or set KAFKA_BROKERS"
+                ) from None
 
 
 def migrate_database(url: str) -> None:
@@ -42,9 +51,9 @@ def install_startup_checks(app: faust.App, settings: Settings) -> None:
     @app.on_worker_init.connect
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         try:
-            check_broker(settings.kafka.brokers)
+            check_broker(settings.kafka)
             ensure_topics(
-                settings.kafka.brokers, retry_topic_configs(settings.topics, settings.retry),
+                settings.kafka, retry_topic_configs(settings.topics, settings.retry),
                 settings.topics.partitions, settings.topics.replication_factor,
             )
             if settings.database.migrate_on_start:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from streams.app import app, sessions, settings, topics
 from streams.db.models import EmailStatistics
+from streams.kafka_clients import confluent_config
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
 from tables.health import table_health, topic_health
@@ -152,7 +153,7 @@ class HealthView(View):
 
     async def get(self, request: Request) -> Response:
         if HealthView.admin is None:
-            HealthView.admin = AdminClient({"bootstrap.servers": settings.kafka.brokers})
+            HealthView.admin = AdminClient(confluent_config(settings.kafka))
         watched = [*topics.names(), user_stats_changes.get_topic_name(), settings.topics.dead_letters]
         lag = await topic_health(HealthView.admin, app.conf.id, watched, settings.state.healthy_lag)
         tables = table_health(app)

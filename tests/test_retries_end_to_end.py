@@ -109,7 +109,7 @@ def test_healthy_events_behind_a_failing_one_on_the_same_partition_are_not_held_
     healthy = [f"user{n}" for n in range(20)]
     seed_users(url, "alice", *healthy)
     smtp_server.inbox.refuse("alice@example.com")
-    ensure_topics(namespace.bootstrap, {namespace.settings().topics.email_events: {}}, partitions=1, replication_factor=1)
+    ensure_topics(namespace.settings().kafka, {namespace.settings().topics.email_events: {}}, partitions=1, replication_factor=1)
     start_worker(**worker_env(url, smtp_server.port, STREAMS_TOPICS__PARTITIONS="1", RETRY_INITIAL_DELAY="60"))
     with EventProducer(namespace.settings()) as producer:
         producer.publish_email_notification("alice", "newsletter", {"title": "first", "body": "stuck"})

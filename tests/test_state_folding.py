@@ -113,10 +113,11 @@ def test_keys_spread_over_every_partition() -> None:
 def test_a_store_left_by_another_worker_that_did_not_stop_cleanly_is_discarded(tmp_path) -> None:
     tables, marker = tmp_path / "tables", tmp_path / "worker.running"
     tables.mkdir()
-    marker.write_text(str(os.getpid()))
-    assert not discard_if_unclean(tables, marker) and tables.exists(), "this process's own mark"
-    marker.write_text("999999999")
-    assert discard_if_unclean(tables, marker) and not tables.exists()
+    run = f"{os.getpid()}-b1"
+    marker.write_text(run)
+    assert not discard_if_unclean(tables, marker, run) and tables.exists(), "this run's own mark"
+    marker.write_text(f"{os.getpid()}-a0")
+    assert discard_if_unclean(tables, marker, run) and not tables.exists(), "same pid, an earlier run (a container)"
     tables.mkdir()
     marker.unlink()
-    assert not discard_if_unclean(tables, marker) and tables.exists(), "a clean stop removed the mark"
+    assert not discard_if_unclean(tables, marker, run) and tables.exists(), "a clean stop removed the mark"

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 
 from streams.admin import ensure_topics
 from streams.producer import EventProducer
+from streams.settings import KafkaSettings
 from tables.cluster import partition_of
 
 pytestmark = pytest.mark.kafka
@@ -220,7 +221,7 @@ def test_two_workers_each_answer_for_every_key(namespace, start_worker) -> None:
 
 def test_keys_are_looked_up_in_the_partition_producers_put_them_in(namespace, kafka_bootstrap) -> None:
     topic = namespace.settings().topics.post_events
-    ensure_topics(kafka_bootstrap, {topic: {}}, 4, 1)
+    ensure_topics(KafkaSettings(brokers=kafka_bootstrap), {topic: {}}, 4, 1)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
     placed: dict[str, int] = {}
     for n in range(200):

@@ -2,7 +2,8 @@
 
 The broker's jars come from Maven Central through the pom beside this module, into a cache
 folder keyed by the pom's content, so a second start needs no network. Data, logs and the pid
-file live under one home folder that git ignores.
+file live under one home folder that git ignores. A second listener, SASL_PLAINTEXT with SCRAM,
+can be added for the users given; their credentials are written when the storage is formatted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ RESOURCES = Path(__file__).parent
 POM = RESOURCES / "pom.xml"
 LOG4J_CONFIG = RESOURCES / "log4j2.properties"
 JVM_HEAP = ("-Xms256m", "-Xmx1g")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class BrokerError(LocalServerError):
@@ -59,11 +62,14 @@ class LocalBroker:
     host = "127.0.0.1"
 
     def __init__(
-        self, home: Path, port: int = 9092, controller_port: int | None = None, jars_cache: Path | None = None
+        self, home: Path, port: int = 9092, controller_port: int | None = None, jars_cache: Path | None = None,
+        scram_port: int | None = None, scram_users: Mapping[str, str] | None = None,
     ) -> None:
         self.home = home.resolve()
         self.port = port
         self.controller_port = controller_port or port + 1
+        self.scram_port = scram_port
+        self.scram_users = dict(scram_users or {})
         self.data_dir = self.home / "data"
         self.log_file = self.home / "broker.log"
         self.pid_file = self.home / "broker.pid"
@@ -74,6 +80,20 @@ class LocalBroker:
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def scram_bootstrap(self) -> str:
+        """The SASL_PLAINTEXT listener where clients log in with SCRAM-SHA-256 or -512."""
+        if self.scram_port is None:
+            raise BrokerError("this broker has no SCRAM listener")
+        return f"{self.host}:{self.scram_port}"
+
+    def listeners(self) -> dict[str, int]:
+        """Listener name to port; the controller's is not advertised to clients."""
+        named = {"PLAINTEXT": self.port}
+        if self.scram_port is not None:
+            named["SASL_PLAINTEXT"] = self.scram_port
+        return named
 
     def jars_dir(self) -> Path:
         """Resolve the broker's jars once per pom version; later calls use the cache."""
@@ -88,17 +108,25 @@ class LocalBroker:
         return target
 
     def write_properties(self) -> None:
+        advertised = ",".join(f"{name}://{self.host}:{port}" for name, port in self.listeners().items())
+        protocols = ",".join(f"{name}:{name}" for name in self.listeners())
+        scram = [
+            f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
+            *(f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config="
+              "org.apache.kafka.common.security.scram.ScramLoginModule required;" for mechanism in SCRAM_MECHANISMS),
+        ] if self.scram_port is not None else []
         self.properties_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
-                    f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    f"listeners={advertised},CONTROLLER://{self.host}:{self.controller_port}",
+                    f"advertised.listeners={advertised}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"listener.security.protocol.map={protocols},CONTROLLER:PLAINTEXT",
+                    *scram,
                     f"log.dirs={self.data_dir}",
                     "num.partitions=4",
                     "auto.create.topics.enable=true",
@@ -128,8 +156,13 @@ class LocalBroker:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        users = [
+            f"--add-scram={mechanism}=[name={name},password={password}]"
+            for name, password in self.scram_users.items() for mechanism in SCRAM_MECHANISMS
+        ]
         command = self.java_command(
-            jars, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}", "-c", str(self.properties_file)
+            jars, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}", "-c", str(self.properties_file),
+            *users,
         )
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
@@ -149,7 +182,7 @@ class LocalBroker:
         if self.running_pid() is not None:
             self.wait_ready(timeout)
             return self.bootstrap
-        for port in (self.port, self.controller_port):
+        for port in (*self.listeners().values(), self.controller_port):
             if port_is_open(self.host, port):
                 raise BrokerError(f"port {port} on {self.host} is already in use by another process")
         self.home.mkdir(parents=True, exist_ok=True)

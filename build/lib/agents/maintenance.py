@@ -1,0 +1,114 @@
+"""Periodic jobs on Faust crontab timers, each run by the leader worker only.
+
+- data cleanup: exports (rows and files) after 7 days, notifications after 30 days;
+- email-log cleanup: entries after 30 days, failed ones after 7;
+- email statistics: yesterday's sent and failed emails and the delivery rate, for the web view.
+
+Each job is a plain function of a session and a time, so tests call it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from streams.app import app, sessions
+from streams.db.models import DataExport, EmailLog, EmailStatistics, Notification
+
+logger = logging.getLogger(__name__)
+
+EXPORT_RETENTION = timedelta(days=7)
+NOTIFICATION_RETENTION = timedelta(days=30)
+EMAIL_LOG_RETENTION = timedelta(days=30)
+FAILED_EMAIL_RETENTION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class DataCleanup:
+    exports: int
+    files: int
+    notifications: int
+
+
+async def clean_up_data(session: AsyncSession, now: datetime) -> DataCleanup:
+    """Delete old exports with their files, and old notifications."""
+    old_exports = list(await session.scalars(select(DataExport).where(DataExport.created_at < now - EXPORT_RETENTION)))
+    files = 0
+    for export in old_exports:
+        path = Path(export.path)
+        if path.is_file():
+            await asyncio.to_thread(path.unlink)
+            files += 1
+    if old_exports:
+        await session.execute(delete(DataExport).where(DataExport.id.in_([export.id for export in old_exports])))
+    notifications = await session.execute(
+        delete(Notification).where(Notification.created_at < now - NOTIFICATION_RETENTION)
+    )
+    return DataCleanup(len(old_exports), files, notifications.rowcount)
+
+
+async def clean_up_email_log(session: AsyncSession, now: datetime) -> int:
+    """Delete email-log entries after 30 days, failed ones after 7; the number deleted."""
+    result = await session.execute(
+        delete(EmailLog).where(
+            (EmailLog.created_at < now - EMAIL_LOG_RETENTION)
+            | ((EmailLog.status == "failed") & (EmailLog.created_at < now - FAILED_EMAIL_RETENTION))
+        )
+    )
+    return result.rowcount
+
+
+def delivery_rate(sent: int, failed: int) -> float:
+    """Sent as a percentage of attempts, to 2 decimals; 100.0 when nothing was attempted."""
+    attempts = sent + failed
+    return round(100 * sent / attempts, 2) if attempts else 100.0
+
+
+async def compute_email_statistics(session: AsyncSession, day: date, now: datetime) -> EmailStatistics:
+    """Count one UTC day's emails and keep the result, replacing an earlier count of that day."""
+    start = datetime.combine(day, time(), timezone.utc)
+    counts = dict(
+        (await session.execute(
+            select(EmailLog.status, func.count())
+            .where(EmailLog.created_at >= start, EmailLog.created_at < start + timedelta(days=1))
+            .group_by(EmailLog.status)
+        )).all()
+    )
+    sent, failed = counts.get("sent", 0), counts.get("failed", 0)
+    values = {"day": day, "sent": sent, "failed": failed, "delivery_rate": delivery_rate(sent, failed), "computed_at": now}
+    insert = postgres_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(EmailStatistics).values(values)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["day"], set_={k: v for k, v in values.items() if k != "day"})
+    )
+    return EmailStatistics(**values)
+
+
+@app.crontab("0 3 * * *", timezone=timezone.utc, on_leader=True)
+async def daily_data_cleanup() -> None:
+    async with sessions.begin() as session:
+        cleaned = await clean_up_data(session, datetime.now(timezone.utc))
+    logger.info("data cleanup: %d exports (%d files), %d notifications", cleaned.exports, cleaned.files, cleaned.notifications)
+
+
+@app.crontab("30 3 * * *", timezone=timezone.utc, on_leader=True)
+async def daily_email_log_cleanup() -> None:
+    async with sessions.begin() as session:
+        deleted = await clean_up_email_log(session, datetime.now(timezone.utc))
+    logger.info("email log cleanup: %d entries", deleted)
+
+
+@app.crontab("5 0 * * *", timezone=timezone.utc, on_leader=True)
+async def daily_email_statistics() -> None:
+    now = datetime.now(timezone.utc)
+    async with sessions.begin() as session:
+        stats = await compute_email_statistics(session, now.date() - timedelta(days=1), now)
+    logger.info("email statistics %s: sent=%d failed=%d rate=%.2f%%", stats.day, stats.sent, stats.failed, stats.delivery_rate)

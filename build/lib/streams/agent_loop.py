@@ -1,0 +1,106 @@
+"""The loop every family agent runs: decode, hand the event to its handler, never stop on one event.
+
+A handler that raises does not hold up the partition: the event goes to a delay tier to be tried
+again later, or to the dead-letter topic when its error is permanent or its attempts are spent
+(``streams.retry``). Bytes no schema can read go to the dead-letter topic at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+
+import faust
+from faust.types import EventT
+
+from streams import metrics
+from streams.errors import PermanentError
+from streams.events import Event, UndecodableEvent
+from streams.retry import (
+    ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
+    TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, meant_for, read_headers, tier_for, write_headers,
+)
+from streams.sending import send_for
+from streams.topics import RetryTopics
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+
+#: Kafka headers are small; the end of a traceback names the failing line.
+TRACEBACK_CHARS = 8000
+
+
+class UndecodableEventError(PermanentError):
+    """The bytes are not an event any known schema can read."""
+
+
+class FailureRouter:
+    """Sends what an agent could not handle to a delay tier or to the dead-letter topic, bytes unchanged."""
+
+    def __init__(self, app: faust.App, policy: RetryPolicy, topics: RetryTopics) -> None:
+        self.app = app
+        self.policy = policy
+        self.topics = topics
+        self.tiers = tuple(sorted(topics.tiers))
+
+    async def failed(self, agent: str, event: EventT, error: BaseException) -> None:
+        message = event.message
+        headers = read_headers(event.headers)
+        attempt = attempts_made(headers) + 1
+        now_ms = int(time.time() * 1000)
+        routing: dict[str, str | int] = {
+            **headers,
+            ATTEMPTS: attempt,
+            ORIGIN_TOPIC: message.topic,
+            ORIGIN_PARTITION: message.partition,
+            ORIGIN_OFFSET: message.offset,
+            TARGET_AGENT: agent,
+            ERROR_TYPE: type(error).__name__,
+            ERROR_MESSAGE: str(error),
+            FAILED_AT: now_ms,
+        }
+        labels = (message.topic, agent, type(error).__name__)
+        described = describe(event.value)
+        delay = self.policy.next_delay(error, attempt)
+        if delay is None:
+            routing.pop(DUE_AT, None)
+            routing[TRACEBACK] = "".join(traceback.format_exception(error))[-TRACEBACK_CHARS:]
+            await send_for(self.app, message.tp, self.topics.dead_letters, message.key, message.value, write_headers(routing))
+            metrics.EVENTS_DEAD_LETTERED.labels(*labels).inc()
+            logger.error(
+                "dead-lettered %s topic=%s partition=%d offset=%d agent=%s after %d attempt(s): %s: %s",
+                described, message.topic, message.partition, message.offset, agent, attempt, type(error).__name__, error,
+            )
+            return
+        routing[DUE_AT] = now_ms + round(delay * 1000)
+        tier = self.topics.tiers[tier_for(self.tiers, delay)]
+        await send_for(self.app, message.tp, tier, message.key, message.value, write_headers(routing))
+        metrics.EVENTS_RETRIED.labels(*labels).inc()
+        logger.warning(
+            "retrying %s agent=%s in %.2fs (attempt %d failed): %s: %s",
+            described, agent, delay, attempt, type(error).__name__, error,
+        )
+
+
+def describe(value: object) -> str:
+    """How log lines name an event: its id and type, or what could not be read."""
+    if isinstance(value, UndecodableEvent):
+        return f"undecodable event bytes={len(value.payload)}"
+    return f"event id={value.id} type={type(value).__name__}"
+
+
+async def handle_each(stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter) -> None:
+    """Hand every event meant for ``agent`` to ``handle``; route each failure aside and go on."""
+    async for event in stream.events():
+        if not meant_for(read_headers(event.headers), agent):
+            continue
+        value = event.value
+        try:
+            if isinstance(value, UndecodableEvent):
+                raise UndecodableEventError(value.reason)
+            await handle(value)
+        except Exception as exc:
+            await failures.failed(agent, event, exc)

@@ -1,0 +1,76 @@
+"""The Faust application: ``faust -A streams.app worker -l info`` starts a worker.
+
+Agents and tables live outside the core and are found by autodiscovery, so this module never
+imports them.
+"""
+
+from __future__ import annotations
+
+import faust
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from streams.agent_loop import FailureRouter
+from streams.changelog_flush import commit_changelogs_with_offsets
+from streams.changelog_offsets import fix_changelog_offsets
+from streams.codec import EventCodec, build_codec, register_faust_codec
+from streams.db.engine import async_engine, session_factory
+from streams.errors import ConfigurationError
+from streams.kafka_clients import faust_credentials
+from streams.local_state import guard_local_state
+from streams.services.email import Mailer
+from streams.relay import Relay, relay_forever
+from streams.retry import RetryPolicy
+from streams.settings import Settings, load_settings
+from streams.topics import EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
+from streams.worker_startup import install_startup_checks
+
+
+def create_app(settings: Settings, codec: EventCodec) -> faust.App:
+    register_faust_codec(codec)
+    fix_changelog_offsets()
+    commit_changelogs_with_offsets()
+    compression = None if settings.kafka.compression == "none" else settings.kafka.compression
+    app = faust.App(
+        settings.kafka.group_id,
+        broker=[f"kafka://{broker.strip()}" for broker in settings.kafka.brokers.split(",")],
+        broker_client_id=settings.kafka.client_id,
+        broker_credentials=faust_credentials(settings.kafka),
+        consumer_auto_offset_reset=settings.kafka.auto_offset_reset,
+        processing_guarantee=settings.kafka.processing_guarantee,
+        producer_compression_type=compression,
+        store=settings.state.store,
+        datadir=settings.state.data_dir,
+        table_standby_replicas=settings.state.standby_replicas,
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        web_bind=settings.web.host,
+        web_port=settings.web.port,
+        web_host=settings.web.host,
+        autodiscover=["agents", "tables"],
+        origin="streams",
+    )
+    install_startup_checks(app, settings)
+    guard_local_state(app, settings.state.data_dir, settings.kafka.processing_guarantee == "exactly_once")
+
+    @app.task
+    async def relay_delayed_events() -> None:
+        """Every worker relays a share of the delay tiers' partitions."""
+        await relay_forever(lambda: Relay(
+            settings.kafka, f"{settings.kafka.group_id}-relay",
+            tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters,
+        ))
+
+    return app
+
+
+try:
+    settings = load_settings()
+except ConfigurationError as exc:
+    raise SystemExit(f"streams: {exc}") from None
+codec = build_codec(settings.schema_registry.url)
+app = create_app(settings, codec)
+topics: EventTopics = declare_event_topics(app, settings.topics)
+retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.retry)
+failures = FailureRouter(app, RetryPolicy.from_settings(settings.retry), retry_topics)
+sessions: async_sessionmaker[AsyncSession] = session_factory(async_engine(settings.database.url))
+mailer = Mailer(settings.smtp)

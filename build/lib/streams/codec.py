@@ -1,0 +1,171 @@
+"""Avro on the wire: typed events to bytes and back, framed so a reader can find the writer's schema.
+
+The default framing is Avro's single-object encoding (C3 01, the 8-byte CRC-64-AVRO fingerprint,
+then the Avro binary), resolved against schemas/ with no registry server. With a Schema Registry
+URL configured, the Confluent framing (byte 0, a 4-byte schema id) is used instead.
+
+Decoding never raises: bytes that cannot be decoded come back as an UndecodableEvent that keeps
+them whole, so an agent can route them aside instead of crashing on them.
+"""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from typing import Any, Protocol
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import parse_schema
+from fastavro.validation import ValidationError, validate
+from faust.serializers import codecs
+
+from streams.errors import PermanentError
+from streams.events import EVENT_TYPES, Event, UndecodableEvent
+from streams.schemas import ENVELOPE, KnownSchema, SchemaStore, UnknownSchemaError, know
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+CODEC_NAME = "avro"
+
+
+class EventValidationError(PermanentError, ValueError):
+    """An event does not match its schema; ``field`` names the offending field."""
+
+    def __init__(self, event_type: str, field: str, message: str) -> None:
+        super().__init__(f"{event_type}: field {field!r}: {message}")
+        self.event_type = event_type
+        self.field = field
+
+
+class Framing(Protocol):
+    """How the writer's schema is named in front of the Avro body."""
+
+    def header(self, schema: KnownSchema) -> bytes: ...
+
+    def writer(self, payload: bytes) -> tuple[KnownSchema, int]:
+        """The writer's schema and where the Avro body starts; raises on unknown framing."""
+        ...
+
+
+class SingleObjectFraming:
+    """Avro single-object encoding, resolved by fingerprint against the local schema store."""
+
+    def __init__(self, store: SchemaStore) -> None:
+        self.store = store
+
+    def header(self, schema: KnownSchema) -> bytes:
+        return SINGLE_OBJECT_MAGIC + schema.fingerprint
+
+    def writer(self, payload: bytes) -> tuple[KnownSchema, int]:
+        if payload[:2] != SINGLE_OBJECT_MAGIC or len(payload) < 10:
+            raise UnknownSchemaError("not Avro single-object encoding (no C3 01 marker)")
+        return self.store.by_fingerprint(payload[2:10]), 10
+
+
+class ConfluentFraming:
+    """Confluent wire format, with schemas registered under their record's full name."""
+
+    def __init__(self, registry_url: str) -> None:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        self.client = SchemaRegistryClient({"url": registry_url})
+        self._ids: dict[str, int] = {}
+        self._writers: dict[int, KnownSchema] = {}
+
+    def header(self, schema: KnownSchema) -> bytes:
+        schema_id = self._ids.get(schema.name)
+        if schema_id is None:
+            from confluent_kafka.schema_registry import Schema
+
+            schema_id = self.client.register_schema(schema.name, Schema(schema.json, "AVRO"))
+            self._ids[schema.name] = schema_id
+        return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big")
+
+    def writer(self, payload: bytes) -> tuple[KnownSchema, int]:
+        if payload[:1] != CONFLUENT_MAGIC or len(payload) < 5:
+            raise UnknownSchemaError("not Confluent framing (no magic byte 0)")
+        schema_id = int.from_bytes(payload[1:5], "big")
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            try:
+                registered = self.client.get_schema(schema_id)
+            except Exception as exc:
+                raise UnknownSchemaError(f"schema id {schema_id} not found in the registry: {exc}") from exc
+            writer = know(parse_schema(json.loads(registered.schema_str)))
+            self._writers[schema_id] = writer
+        return writer, 5
+
+
+def field_path(event_type: str, fastavro_field: str) -> str:
+    """Turn fastavro's 'streams.users.UserCreated.email' into 'email' (and envelope fields into 'envelope.id')."""
+    for prefix, shown in ((event_type + ".", ""), (ENVELOPE + ".", "envelope.")):
+        if fastavro_field.startswith(prefix):
+            return shown + fastavro_field[len(prefix):]
+    return fastavro_field
+
+
+class EventCodec:
+    """Encodes and decodes typed events with one framing; one instance per process."""
+
+    def __init__(self, store: SchemaStore, framing: Framing) -> None:
+        self.store = store
+        self.framing = framing
+
+    def checked_record(self, event: Event, schema: KnownSchema) -> dict[str, Any]:
+        """The event's Avro record, checked against its schema; raises EventValidationError."""
+        record = event.to_avro()
+        try:
+            validate(record, schema.parsed, raise_errors=True)
+        except ValidationError as exc:
+            error = exc.errors[0]
+            raise EventValidationError(
+                type(event).__name__,
+                field_path(event.schema, error.field),
+                f"{error.datum!r} is not a valid {json.dumps(error.schema)}",
+            ) from None
+        return record
+
+    def encode(self, event: Event) -> bytes:
+        schema = self.store.by_name(event.schema)
+        out = BytesIO()
+        out.write(self.framing.header(schema))
+        schemaless_writer(out, schema.parsed, self.checked_record(event, schema))
+        return out.getvalue()
+
+    def decode(self, payload: bytes) -> Event | UndecodableEvent:
+        try:
+            writer, offset = self.framing.writer(payload)
+            event_type = EVENT_TYPES.get(writer.name)
+            if event_type is None:
+                return UndecodableEvent(payload, f"no event type for schema {writer.name!r}")
+            reader = self.store.by_name(writer.name)
+            body = BytesIO(payload)
+            body.seek(offset)
+            record = schemaless_reader(body, writer.parsed, None if reader is writer else reader.parsed)
+            return event_type.from_avro(record)
+        except Exception as exc:
+            return UndecodableEvent(payload, f"{type(exc).__name__}: {exc}")
+
+
+class FaustAvroCodec(codecs.Codec):
+    """Faust's side of the EventCodec, registered under the name 'avro'."""
+
+    def __init__(self, event_codec: EventCodec) -> None:
+        super().__init__()
+        self.event_codec = event_codec
+
+    def _dumps(self, obj: Any) -> bytes:
+        return self.event_codec.encode(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return self.event_codec.decode(s)
+
+
+def build_codec(registry_url: str | None, store: SchemaStore | None = None) -> EventCodec:
+    store = store or SchemaStore()
+    framing: Framing = ConfluentFraming(registry_url) if registry_url else SingleObjectFraming(store)
+    return EventCodec(store, framing)
+
+
+def register_faust_codec(event_codec: EventCodec) -> None:
+    codecs.register(CODEC_NAME, FaustAvroCodec(event_codec))

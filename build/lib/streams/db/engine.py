@@ -1,0 +1,55 @@
+"""Engines for the one configured database URL: async for the agents, sync for migrations.
+
+A URL names only the database (``sqlite:///path`` or ``postgresql://user@host/db``); the
+drivers are chosen here, so settings never carry them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+DRIVERS = {"sqlite": ("pysqlite", "aiosqlite"), "postgresql": ("psycopg", "psycopg")}
+
+
+def with_driver(url: str, asynchronous: bool) -> URL:
+    """The URL with this service's driver for its backend; a SQLite file's folder is created if missing."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}; use sqlite:///path or postgresql://...")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    sync_driver, async_driver = DRIVERS[backend]
+    return parsed.set(drivername=f"{backend}+{async_driver if asynchronous else sync_driver}")
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """SQLite ignores foreign keys unless each connection asks for them, and its default rollback
+    journal makes every reader wait for the worker's writes; write-ahead logging lets the web view
+    and the CLI read while agents write, and commits cost one log append instead of two file syncs."""
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects are untyped
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def sync_engine(url: str) -> Engine:
+    engine = create_engine(with_driver(url, asynchronous=False))
+    configure_sqlite(engine)
+    return engine
+
+
+def async_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(with_driver(url, asynchronous=True), pool_pre_ping=True)
+    configure_sqlite(engine.sync_engine)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

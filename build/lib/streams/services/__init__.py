@@ -1,0 +1,1 @@
+"""Side-effect services the handlers call: email, and (later) exports and search."""

@@ -1,0 +1,126 @@
+"""Email: the templates users receive, and real delivery over SMTP with aiosmtplib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from string import Template
+
+import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from streams.db.models import EmailLog
+from streams.errors import PermanentError, StreamsError
+from streams.events import Event
+from streams.settings import SmtpSettings
+
+
+class UnknownTemplateError(PermanentError):
+    """No email template has that name: permanent, retrying will not help."""
+
+
+class TemplateDataError(PermanentError):
+    """The template needs a value the event did not carry: permanent."""
+
+
+class SmtpUnavailableError(StreamsError):
+    """The SMTP server could not be reached or answered with a temporary (4xx) refusal: worth retrying."""
+
+
+class SmtpRejectedError(SmtpUnavailableError, PermanentError):
+    """The SMTP server refused the message for good (a 5xx answer, such as an unknown mailbox)."""
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    subject: Template
+    body: Template
+
+    def render(self, name: str, values: dict[str, str]) -> tuple[str, str]:
+        try:
+            return self.subject.substitute(values), self.body.substitute(values)
+        except KeyError as missing:
+            raise TemplateDataError(f"template {name!r} needs {missing.args[0]!r} in the event's data") from None
+
+
+def template(subject: str, body: str) -> EmailTemplate:
+    return EmailTemplate(Template(subject), Template(body))
+
+
+TEMPLATES: dict[str, EmailTemplate] = {
+    "welcome": template(
+        "Welcome to our platform, $username!",
+        "Hi $username,\n\nThanks for signing up. Your profile is ready.\n",
+    ),
+    "password_reset": template(
+        "Reset your password",
+        "Hi $username,\n\nUse this code to reset your password: $token\nIf you did not ask for it, ignore this email.\n",
+    ),
+    "post_notification": template(
+        "$author posted something new",
+        "Hi $username,\n\n$author wrote a new post: $post_url\n",
+    ),
+    "newsletter": template("$title", "Hi $username,\n\n$body\n"),
+    "announcement": template("$title", "Hi $username,\n\n$body\n"),
+    "promotion": template("$title", "Hi $username,\n\n$body\n"),
+}
+
+
+def render(name: str, values: dict[str, str]) -> tuple[str, str]:
+    """Subject and body; raises UnknownTemplateError or TemplateDataError before anything is sent."""
+    if name not in TEMPLATES:
+        raise UnknownTemplateError(f"unknown email template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+    return TEMPLATES[name].render(name, values)
+
+
+def smtp_code(error: Exception) -> int:
+    """The server's reply code behind an SMTP error, 0 when there was none (no connection, a timeout)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return min(refused.code for refused in error.recipients)
+    return getattr(error, "code", 0) if isinstance(error, aiosmtplib.SMTPResponseException) else 0
+
+
+class Mailer:
+    """Sends one message per call to the configured SMTP server."""
+
+    def __init__(self, smtp: SmtpSettings) -> None:
+        self.smtp = smtp
+
+    async def send(self, recipient: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.smtp.sender
+        message["To"] = recipient
+        message["Subject"] = subject
+        message.set_content(body)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.smtp.host,
+                port=self.smtp.port,
+                username=self.smtp.username,
+                password=self.smtp.password.get_secret_value() if self.smtp.password else None,
+                start_tls=self.smtp.start_tls,
+                timeout=self.smtp.timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error = SmtpRejectedError if smtp_code(exc) >= 500 else SmtpUnavailableError
+            raise error(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from None
+
+
+async def deliver(
+    session: AsyncSession, mailer: Mailer, event: Event, recipient: str, template_name: str, values: dict[str, str]
+) -> None:
+    """Render and send one email, logging it in the caller's transaction.
+
+    A failed send is logged in a transaction of its own, so the failure stays on record when
+    the caller's transaction rolls back, and the error goes on to the caller.
+    """
+    subject, body = render(template_name, values)
+    log = {"event_id": str(event.id), "recipient": recipient, "template": template_name}
+    try:
+        await mailer.send(recipient, subject, body)
+    except SmtpUnavailableError as exc:
+        async with AsyncSession(session.bind) as failures, failures.begin():
+            failures.add(EmailLog(**log, status="failed", error=str(exc)))
+        raise
+    session.add(EmailLog(**log, status="sent"))

@@ -1,0 +1,113 @@
+"""Every topic the service reads or writes: default names here, overrides through settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import faust
+
+    from streams.settings import RetrySettings, TopicSettings
+
+USER_EVENTS = "user-events"
+POST_EVENTS = "post-events"
+EMAIL_EVENTS = "email-events"
+EXPORT_EVENTS = "export-events"
+RETRY_PREFIX = "retry"
+DEAD_LETTERS = "dead-letters"
+#: Per-user statistic changes, re-keyed by user id from the post and follow events that cause them.
+USER_STATS_CHANGES = "user-stats-changes"
+
+#: Seconds each delay-tier topic holds an event. An event waits in the longest tier that does not
+#: overshoot its due time, so every tier but the shortest releases its events in the order they came.
+DELAY_TIERS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
+
+#: How much of a backlog each priority consumes relative to the others.
+PRIORITY_WEIGHTS = {"critical": 10, "high": 5, "default": 1, "low": 1}
+DEFAULT_PRIORITIES = {"user": "default", "post": "high", "email": "low", "export": "low"}
+
+
+@dataclass(frozen=True)
+class EventTopics:
+    """The Faust topic of each event family, Avro-encoded values and raw entity-id keys."""
+
+    users: faust.TopicT
+    posts: faust.TopicT
+    emails: faust.TopicT
+    exports: faust.TopicT
+
+    def names(self) -> list[str]:
+        return [topic.get_topic_name() for topic in (self.users, self.posts, self.emails, self.exports)]
+
+
+def declare_event_topics(app: faust.App, names: TopicSettings) -> EventTopics:
+    """The worker creates missing family topics at start, so it never waits on a topic that appears later."""
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="avro",
+            partitions=names.partitions,
+            replicas=names.replication_factor,
+            internal=True,
+        )
+
+    return EventTopics(
+        users=topic(names.user_events),
+        posts=topic(names.post_events),
+        emails=topic(names.email_events),
+        exports=topic(names.export_events),
+    )
+
+
+def tier_topic_name(prefix: str, delay: float) -> str:
+    """The topic of one delay tier, e.g. retry-4000ms."""
+    return f"{prefix}-{round(delay * 1000)}ms"
+
+
+def tier_topic_names(names: TopicSettings, retry: RetrySettings) -> dict[str, float]:
+    """Every delay-tier topic and the seconds it holds an event."""
+    return {tier_topic_name(names.retry_prefix, delay): delay for delay in retry.delay_tiers}
+
+
+def retry_topic_configs(names: TopicSettings, retry: RetrySettings) -> dict[str, dict[str, str]]:
+    """The topic configuration of every delay tier and of the dead-letter topic.
+
+    Tiers use broker time (LogAppendTime), so the order of a tier partition is the order of its
+    release times, whichever producer wrote to it.
+    """
+    configs = {name: {"message.timestamp.type": "LogAppendTime"} for name in tier_topic_names(names, retry)}
+    return {**configs, names.dead_letters: {}}
+
+
+@dataclass(frozen=True)
+class RetryTopics:
+    """Where failed and delayed events wait (one topic per delay tier) and where they end (dead letters).
+
+    Values and keys stay the bytes the event arrived with.
+    """
+
+    tiers: dict[float, faust.TopicT]
+    dead_letters: faust.TopicT
+
+
+def declare_retry_topics(app: faust.App, names: TopicSettings, retry: RetrySettings) -> RetryTopics:
+    configs = retry_topic_configs(names, retry)
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=names.partitions,
+            replicas=names.replication_factor,
+            internal=True,
+            config=configs[name],
+        )
+
+    return RetryTopics(
+        tiers={delay: topic(name) for name, delay in tier_topic_names(names, retry).items()},
+        dead_letters=topic(names.dead_letters),
+    )

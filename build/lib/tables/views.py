@@ -1,0 +1,195 @@
+"""The worker's web view: the tables as JSON, a live page for people, health, email statistics, metrics.
+
+Every worker answers for every key. A request for one post or user is routed to the worker that
+owns the key's partition; a question about all of them (signups, top posts) is put to every
+worker that holds part of the table, and the parts are added up here.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from datetime import date, datetime, timezone
+from importlib.resources import files
+
+import faust
+from confluent_kafka.admin import AdminClient
+from faust.web import Request, Response, View
+from faust.web.exceptions import ValidationError as BadRequest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select
+
+from streams.app import app, sessions, settings, topics
+from streams.db.models import EmailStatistics
+from streams.kafka_clients import confluent_config
+from tables.cluster import answer_for_key, asks_locally, gather
+from tables.engagement import post_engagement
+from tables.health import table_health, topic_health
+from tables.signups import signup_partials, sum_partials
+from tables.user_stats import user_stats, user_stats_changes
+
+#: Entity ids as upstream services issue them; anything else in a URL is a mistake, not a key.
+ENTITY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
+MAX_TOP = 100
+
+PAGE = files("tables").joinpath("page.html").read_text()
+
+
+def entity_id(kind: str, value: str) -> str:
+    if not ENTITY_ID.fullmatch(value):
+        raise BadRequest(f"{kind} id must be 1 to 128 letters, digits or _.:@- starting with a letter or digit")
+    return value
+
+
+def day_param(request: Request, name: str) -> date | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+@app.page("/")
+class DashboardPage(View):
+    """Live counters, signups per day and the top posts, refreshing by themselves."""
+
+    async def get(self, request: Request) -> Response:
+        return self.html(PAGE)
+
+
+@app.page("/signups")
+class SignupsView(View):
+    """Total signups, and signups per UTC day between ``from`` and ``to`` (inclusive, both optional)."""
+
+    async def get(self, request: Request) -> Response:
+        start, end = day_param(request, "from"), day_param(request, "to")
+        if start and end and start > end:
+            raise BadRequest(f"from ({start}) is after to ({end})")
+        def local() -> dict[str, int]:
+            return sum_partials(signup_partials.items())
+
+        if asks_locally(request):
+            return self.json(local())
+        parts = await gather(app, signup_partials, request, local)
+        per_day: dict[str, int] = {}
+        for part in parts:
+            for day, count in part.items():
+                per_day[day] = per_day.get(day, 0) + count
+        in_range = {
+            day: count for day, count in sorted(per_day.items())
+            if (start is None or day >= start.isoformat()) and (end is None or day <= end.isoformat())
+        }
+        body: dict[str, object] = {"total": sum(per_day.values()), "per_day": in_range}
+        if start or end:
+            body.update({"from": start and start.isoformat(), "to": end and end.isoformat(), "in_range": sum(in_range.values())})
+        return self.json(body)
+
+
+@app.page("/posts/top")
+class TopPostsView(View):
+    """The posts with the highest engagement rate (ties: more views first), among posts with ``min_views``."""
+
+    async def get(self, request: Request) -> Response:
+        limit = int_param(request, "limit", 10, 1, MAX_TOP)
+        min_views = int_param(request, "min_views", 1, 0, 10**12)
+
+        def local() -> list[dict[str, object]]:
+            candidates = ((post_id, record) for post_id, record in post_engagement.items() if record.views >= min_views)
+            best = heapq.nlargest(limit, candidates, key=lambda item: (item[1].engagement_rate, item[1].views, item[0]))
+            return [record.as_json(post_id) for post_id, record in best]
+
+        if asks_locally(request):
+            return self.json(local())
+        parts = await gather(app, post_engagement, request, local)
+        posts = [post for part in parts for post in part]
+        best = heapq.nlargest(limit, posts, key=lambda post: (post["engagement_rate"], post["views"], post["post_id"]))
+        return self.json({"limit": limit, "min_views": min_views, "posts": best})
+
+
+async def keyed_record(view: View, request: Request, table: faust.Table, kind: str, key: str) -> Response:
+    """One key's record as JSON, from the worker that owns the key; 404 when the table has none."""
+    entity_id(kind, key)
+
+    def local() -> Response:
+        if key not in table:
+            raise view.NotFound(f"no statistics for {kind} {key!r}")
+        return view.json(table[key].as_json(key))
+
+    return await answer_for_key(app, table, key, view, request, local)
+
+
+@app.page("/posts/{post_id}/engagement")
+class PostEngagementView(View):
+    """One post's views, likes, comments, shares and engagement rate."""
+
+    async def get(self, request: Request, post_id: str) -> Response:
+        return await keyed_record(self, request, post_engagement, "post", post_id)
+
+
+@app.page("/users/{user_id}/stats")
+class UserStatsView(View):
+    """One user's posts, followers, following and likes received."""
+
+    async def get(self, request: Request, user_id: str) -> Response:
+        return await keyed_record(self, request, user_stats, "user", user_id)
+
+
+@app.page("/health")
+class HealthView(View):
+    """Consumer lag and status per topic, and each table's recovery state; 503 while anything is unhealthy."""
+
+    admin: AdminClient | None = None
+
+    async def get(self, request: Request) -> Response:
+        if HealthView.admin is None:
+            HealthView.admin = AdminClient(confluent_config(settings.kafka))
+        watched = [*topics.names(), user_stats_changes.get_topic_name(), settings.topics.dead_letters]
+        lag = await topic_health(HealthView.admin, app.conf.id, watched, settings.state.healthy_lag)
+        tables = table_health(app)
+        healthy = (
+            "error" not in lag and not app.rebalancing
+            and all(topic["status"] == "healthy" for topic in lag.values())
+            and all(table["state"] == "ready" for table in tables.values())
+        )
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "healthy_lag_below": settings.state.healthy_lag,
+            "rebalancing": bool(app.rebalancing),
+            "topics": lag,
+            "tables": tables,
+        }
+        return self.json(body, status=200 if healthy else 503)
+
+
+@app.page("/email-stats")
+class EmailStatisticsView(View):
+    """Sent, failed and delivery rate per UTC day, newest first, as the daily job computed them."""
+
+    async def get(self, request: Request) -> Response:
+        async with sessions() as session:
+            rows = await session.scalars(select(EmailStatistics).order_by(EmailStatistics.day.desc()).limit(90))
+            days = [
+                {"day": row.day.isoformat(), "sent": row.sent, "failed": row.failed, "delivery_rate": row.delivery_rate}
+                for row in rows
+            ]
+        return self.json({"days": days})
+
+
+@app.page("/metrics")
+class MetricsView(View):
+    """Prometheus metrics of this worker."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
