@@ -73,6 +73,7 @@ class FailureRouter:
             logger.error(
                 "dead-lettered %s topic=%s partition=%d offset=%d agent=%s after %d attempt(s): %s: %s",
                 described, message.topic, message.partition, message.offset, agent, attempt, type(error).__name__, error,
+                extra=log_fields(event, agent, attempt),
             )
             return
         routing[DUE_AT] = now_ms + round(delay * 1000)
@@ -82,7 +83,18 @@ class FailureRouter:
         logger.warning(
             "retrying %s agent=%s in %.2fs (attempt %d failed): %s: %s",
             described, agent, delay, attempt, type(error).__name__, error,
+            extra=log_fields(event, agent, attempt),
         )
+
+
+def log_fields(event: EventT, agent: str, attempt: int) -> dict[str, object]:
+    """Fields for a log line about ``event``: its id and where it came from."""
+    message, value = event.message, event.value
+    return {
+        "event_id": None if isinstance(value, UndecodableEvent) else str(value.id),
+        "event_type": type(value).__name__, "topic": message.topic, "partition": message.partition,
+        "offset": message.offset, "agent": agent, "attempt": attempt,
+    }
 
 
 def describe(value: object) -> str:
@@ -98,9 +110,16 @@ async def handle_each(stream: faust.StreamT, handle: Handler, agent: str, failur
         if not meant_for(read_headers(event.headers), agent):
             continue
         value = event.value
+        topic = event.message.topic
+        started = time.perf_counter()
         try:
             if isinstance(value, UndecodableEvent):
                 raise UndecodableEventError(value.reason)
             await handle(value)
         except Exception as exc:
+            metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
             await failures.failed(agent, event, exc)
+        else:
+            metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
+        finally:
+            metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)

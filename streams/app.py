@@ -16,6 +16,7 @@ from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
 from streams.errors import ConfigurationError
 from streams.kafka_clients import faust_credentials
+from streams.logs import logging_config
 from streams.local_state import guard_local_state
 from streams.services.email import Mailer
 from streams.relay import Relay, relay_forever
@@ -46,6 +47,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         web_bind=settings.web.host,
         web_port=settings.web.port,
         web_host=settings.web.advertised_host or settings.web.host,
+        logging_config=logging_config(settings.monitoring),
         autodiscover=["agents", "tables"],
         origin="streams",
     )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+EVENTS_PROCESSED = Counter("streams_events_processed", "Events an agent handled without error.", ["topic", "agent"])
+EVENTS_FAILED = Counter("streams_events_failed", "Events whose handler raised.", ["topic", "agent", "error_type"])
+PROCESSING_SECONDS = Histogram(
+    "streams_event_processing_seconds", "Time an agent's handler took for one event, failures included.",
+    ["topic", "agent"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 EVENTS_RETRIED = Counter(
     "streams_events_retried", "Events sent to a delay tier after a failure.", ["topic", "agent", "error_type"]

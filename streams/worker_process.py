@@ -65,8 +65,11 @@ class WorkerProcess:
         return json.loads(self.text(path, timeout))
 
     def text(self, path: str, timeout: float = 5.0) -> str:
-        """GET a page of the worker's web view as text."""
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+        """GET a page of the worker's web view as text, with the view's token when it has one."""
+        token = self.env.get("STREAMS_WEB__TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.url + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read().decode()
 
     def stop(self, timeout: float = 30.0) -> int | None:

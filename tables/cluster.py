@@ -20,6 +20,8 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 from yarl import URL
 
+from tables.access import forwarded_headers
+
 LOCAL = "local"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -65,7 +67,7 @@ async def answer_for_key(
         return local()
     url = owner.with_path(request.path).with_query({**request.query, "scope": LOCAL})
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.get(url) as response:
+        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request)) as session, session.get(url) as response:
             return view.text(await response.text(), content_type=response.content_type, status=response.status)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
@@ -97,6 +99,6 @@ async def gather(app: faust.App, table: faust.types.CollectionT, request: Reques
             raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
 
     if urls:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request)) as session:
             parts.extend(await asyncio.gather(*(fetch(session, url) for url in urls)))
     return parts

@@ -7,6 +7,8 @@ worker that holds part of the table, and the parts are added up here.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import heapq
 import re
 from datetime import date, datetime, timezone
@@ -16,15 +18,17 @@ import faust
 from confluent_kafka.admin import AdminClient
 from faust.web import Request, Response, View
 from faust.web.exceptions import ValidationError as BadRequest
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from sqlalchemy import select
 
 from streams.app import app, sessions, settings, topics
 from streams.db.models import EmailStatistics
 from streams.kafka_clients import confluent_config
+from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
 from tables.health import table_health, topic_health
+from tables.monitoring import register_collector
 from tables.signups import signup_partials, sum_partials
 from tables.user_stats import user_stats, user_stats_changes
 
@@ -58,6 +62,10 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     if not value.isdigit() or not low <= int(value) <= high:
         raise BadRequest(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     return int(value)
+
+
+if settings.web.token is not None:
+    app.web.web_app.middlewares.append(token_required(settings.web.token.get_secret_value()))
 
 
 @app.page("/")
@@ -145,17 +153,22 @@ class UserStatsView(View):
         return await keyed_record(self, request, user_stats, "user", user_id)
 
 
+@functools.cache
+def admin() -> AdminClient:
+    """One admin client per worker, made on first use, for lag in /health and the metrics."""
+    return AdminClient(confluent_config(settings.kafka, log_level=0))
+
+
+def watched_topics() -> list[str]:
+    return [*topics.names(), user_stats_changes.get_topic_name(), settings.topics.dead_letters]
+
+
 @app.page("/health")
 class HealthView(View):
     """Consumer lag and status per topic, and each table's recovery state; 503 while anything is unhealthy."""
 
-    admin: AdminClient | None = None
-
     async def get(self, request: Request) -> Response:
-        if HealthView.admin is None:
-            HealthView.admin = AdminClient(confluent_config(settings.kafka))
-        watched = [*topics.names(), user_stats_changes.get_topic_name(), settings.topics.dead_letters]
-        lag = await topic_health(HealthView.admin, app.conf.id, watched, settings.state.healthy_lag)
+        lag = await topic_health(admin(), app.conf.id, watched_topics(), settings.state.healthy_lag)
         tables = table_health(app)
         healthy = (
             "error" not in lag and not app.rebalancing
@@ -187,9 +200,23 @@ class EmailStatisticsView(View):
         return self.json({"days": days})
 
 
-@app.page("/metrics")
-class MetricsView(View):
-    """Prometheus metrics of this worker."""
+if settings.monitoring.enabled:
+    register_collector(app, admin, watched_topics)
 
-    async def get(self, request: Request) -> Response:
-        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    @app.page("/metrics")
+    class MetricsView(View):
+        """Prometheus metrics of this worker (also on a port of their own when monitoring.metrics_port is set)."""
+
+        async def get(self, request: Request) -> Response:
+            body = await asyncio.to_thread(generate_latest)
+            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    if settings.monitoring.metrics_port is not None:
+        @functools.cache
+        def serve_metrics() -> None:
+            """Once per process: Faust sends its worker-init signal more than once."""
+            start_http_server(settings.monitoring.metrics_port, addr=settings.web.host)
+
+        @app.on_worker_init.connect
+        def on_worker_init(app: faust.App, **kwargs: object) -> None:
+            serve_metrics()

@@ -1,9 +1,12 @@
 """Settings: read once, typed, and loud about bad values."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from streams.errors import ConfigurationError
-from streams.settings import load_settings
+from streams.settings import Settings, environment_names, load_settings, setting_paths
 
 
 def test_defaults_name_the_four_family_topics_and_the_local_broker(monkeypatch) -> None:
@@ -82,3 +85,87 @@ def test_retry_policy_comes_from_the_conventional_names_and_tiers_are_sorted(mon
     monkeypatch.setenv("STREAMS_RETRY__DELAY_TIERS", "[1, 1]")
     with pytest.raises(ConfigurationError, match="retry.delay_tiers=.*must be distinct"):
         load_settings()
+
+
+SAMPLE = Path(__file__).parent.parent / "config" / "streams.tusk"
+
+
+def clear_environment(monkeypatch) -> None:
+    for name in environment_names():
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_sample_file_names_every_setting_with_its_default(monkeypatch) -> None:
+    clear_environment(monkeypatch)
+    sample = yaml.safe_load(SAMPLE.read_text())
+    for path in setting_paths():
+        section = sample
+        for part in path:
+            assert part in section, f"config/streams.tusk lacks {'.'.join(path)}"
+            section = section[part]
+    monkeypatch.setenv("STREAMS_CONFIG", str(SAMPLE))
+    assert load_settings() == Settings.model_construct()
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [".".join(path) for path in setting_paths() if f"`{'.'.join(path)}`" not in readme]
+    assert missing == []
+
+
+def test_a_settings_file_is_read_and_the_environment_wins_over_it(monkeypatch, tmp_path) -> None:
+    clear_environment(monkeypatch)
+    config = tmp_path / "streams.tusk"
+    config.write_text(
+        "# production\n"
+        "kafka:\n  brokers: [\"kafka-1:9092\", \"kafka-2:9092\"]\n  group_id: \"from-file\"\n"
+        "  security:\n    protocol: SASL_SSL\n    username: svc\n    password: \"from-file-secret\"\n"
+        "retry:\n  max_attempts: 5\n  delay_tiers: [1, 10]\n"
+        "monitoring:\n  json_logs: true\n"
+    )
+    monkeypatch.setenv("STREAMS_CONFIG", str(config))
+    monkeypatch.setenv("KAFKA_GROUP_ID", "from-env")
+    monkeypatch.setenv("RETRY_MAX_ATTEMPTS", "7")
+    settings = load_settings()
+    assert settings.kafka.brokers == "kafka-1:9092,kafka-2:9092"
+    assert settings.kafka.group_id == "from-env"
+    assert settings.kafka.security.protocol == "SASL_SSL"
+    assert settings.kafka.security.password.get_secret_value() == "from-file-secret"
+    assert settings.retry.max_attempts == 7 and settings.retry.delay_tiers == (1.0, 10.0)
+    assert settings.monitoring.json_logs is True
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("web:\n  port: 99999\n", "web.port=99999"),
+        ("kafka:\n  brokerz: x\n", "kafka.brokerz="),
+        ("smtp:\n  password: [1, 2\n", "streams.tusk: not a settings file"),
+        ("kafka:\n  security:\n    protocol: SASL_SSL\n    password: hunter2\n", "needs username and password"),
+    ],
+)
+def test_a_bad_file_fails_naming_the_key_or_the_file(monkeypatch, tmp_path, text: str, message: str) -> None:
+    clear_environment(monkeypatch)
+    config = tmp_path / "streams.tusk"
+    config.write_text(text)
+    monkeypatch.setenv("STREAMS_CONFIG", str(config))
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+    assert message in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_a_missing_named_file_is_an_error(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("STREAMS_CONFIG", str(tmp_path / "nope.tusk"))
+    with pytest.raises(ConfigurationError, match="no such file"):
+        load_settings()
+
+
+def test_secrets_never_appear_in_errors(monkeypatch) -> None:
+    clear_environment(monkeypatch)
+    monkeypatch.setenv("STREAMS_SMTP__PASSWORD", "hunter2")
+    monkeypatch.setenv("STREAMS_SMTP__PORT", "0")
+    monkeypatch.setenv("STREAMS_WEB__TOKEN", "tok-hunter2")
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+    assert "hunter2" not in str(error.value) and "smtp.port=" in str(error.value)

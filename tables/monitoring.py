@@ -1,0 +1,69 @@
+"""Prometheus gauges read when metrics are scraped: consumer lag per topic and keys per table.
+
+Lag comes from the broker (tables.health.group_lag), so it is the group's, the same on every
+worker. Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
+estimate: counting a million keys on every scrape would cost more than the scrape is worth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import faust
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tables.health import group_lag
+
+logger = logging.getLogger(__name__)
+
+
+def held_keys(table: faust.types.CollectionT) -> int:
+    """Keys of ``table`` in this worker's store: RocksDB's estimate, or the count of an in-memory store."""
+    store = table.data
+    databases = getattr(store, "_dbs", None)
+    if databases is None:
+        return len(store)
+    return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in list(databases.values()))
+
+
+def lag_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("streams_consumer_lag", "Events the consumer group has not processed yet.", labels=["topic"])
+
+
+def keys_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("streams_table_keys", "Keys of each table held by this worker.", labels=["table"])
+
+
+class StreamsCollector(Collector):
+    """Reads lag and table sizes when Prometheus scrapes, never in between."""
+
+    def __init__(self, app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.admin = admin
+        self.topics = topics
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric names alone, so registering does not ask the broker."""
+        yield lag_family()
+        yield keys_family()
+
+    def collect(self) -> Iterator[Metric]:
+        lag = lag_family()
+        try:
+            for topic, events in group_lag(self.admin(), self.app.conf.id, self.topics()).items():
+                lag.add_metric([topic], events)
+        except KafkaException as exc:
+            logger.warning("consumer lag not measured: %s", exc.args[0])
+        yield lag
+        keys = keys_family()
+        for name, table in list(self.app.tables.items()):
+            keys.add_metric([name], held_keys(table))
+        yield keys
+
+
+def register_collector(app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]]) -> None:
+    REGISTRY.register(StreamsCollector(app, admin, topics))
