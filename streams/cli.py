@@ -1,4 +1,4 @@
-"""The ``streams`` command: the local broker and registry, and the demo that shows the service at work.
+"""The ``streams`` command: the local broker and registry, topics, lag, health, producing events, dead letters, and the demo.
 
 Errors the user can fix come out as one line on stderr and a non-zero exit, never a traceback.
 """
@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 
 from streams.devkafka import LocalBroker, LocalSchemaRegistry
+from streams.cli_types import positive_int
 from streams.dlt_command import add_dlt_commands
 from streams.errors import StreamsError
+from streams.health_command import add_health_command
+from streams.produce_command import add_produce_command
+from streams.topics_command import add_topic_commands
 
 DEFAULT_HOME = Path(os.environ.get("STREAMS_HOME", ".streams"))
 
@@ -84,13 +88,6 @@ def demo(args: argparse.Namespace) -> int:
     )
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="streams", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -127,6 +124,9 @@ def parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(run=db_upgrade)
 
     add_dlt_commands(commands)
+    add_topic_commands(commands)
+    add_produce_command(commands)
+    add_health_command(commands)
 
     run_demo = with_broker_options(commands.add_parser("demo", help="broker, worker, demo events and the web view"))
     run_demo.add_argument("--users", type=positive_int, default=1000, help="demo signups to publish (default 1000)")

@@ -112,12 +112,20 @@ class EventProducer:
         """Validate and encode every event first, so a bad one raises before any is sent; then send in batches."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        encoded = [(self.settings.topics.for_family(e.family), e.key(), self.codec.encode(e)) for e in events]
+        encoded = [self.encode(event) for event in events]
         for start in range(0, len(encoded), batch_size):
-            for topic, key, payload in encoded[start:start + batch_size]:
-                self._produce(topic, key, payload)
-            self._producer.poll(0)
+            self.send_encoded(encoded[start:start + batch_size])
         return len(encoded)
+
+    def encode(self, event: Event) -> tuple[str, str, bytes]:
+        """The event's topic, key and bytes; raises EventValidationError for an event its schema rejects."""
+        return self.settings.topics.for_family(event.family), event.key(), self.codec.encode(event)
+
+    def send_encoded(self, encoded: Sequence[tuple[str, str, bytes]]) -> None:
+        """Queue events encode() made; delivery is confirmed by flush()."""
+        for topic, key, payload in encoded:
+            self._produce(topic, key, payload)
+        self._producer.poll(0)
 
     def _produce(
         self, topic: str, key: str | bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]] = (),

@@ -19,6 +19,13 @@ DEAD_LETTERS = "dead-letters"
 #: Per-user statistic changes, re-keyed by user id from the post and follow events that cause them.
 USER_STATS_CHANGES = "user-stats-changes"
 
+#: The tables, each changelogged to ``<app id>-<table>-changelog`` (compacted) with its source's partitions.
+SIGNUP_PARTIALS = "signup-partials"
+POST_ENGAGEMENT = "post-engagement"
+USER_STATS = "user-stats"
+FOLLOWS = "follows"
+TABLES = (SIGNUP_PARTIALS, POST_ENGAGEMENT, USER_STATS, FOLLOWS)
+
 #: Seconds each delay-tier topic holds an event. An event waits in the longest tier that does not
 #: overshoot its due time, so every tier but the shortest releases its events in the order they came.
 DELAY_TIERS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
@@ -80,6 +87,18 @@ def retry_topic_configs(names: TopicSettings, retry: RetrySettings) -> dict[str,
     """
     configs = {name: {"message.timestamp.type": "LogAppendTime"} for name in tier_topic_names(names, retry)}
     return {**configs, names.dead_letters: {}}
+
+
+def changelog_topic_name(app_id: str, table: str) -> str:
+    """Faust's name for a table's changelog topic."""
+    return f"{app_id}-{table}-changelog"
+
+
+def every_topic_config(app_id: str, names: TopicSettings, retry: RetrySettings) -> dict[str, dict[str, str]]:
+    """Every topic the service uses and its configuration, changelogs compacted: for ``streams topics create``."""
+    plain = [names.user_events, names.post_events, names.email_events, names.export_events, names.user_stats_changes]
+    changelogs = {changelog_topic_name(app_id, table): {"cleanup.policy": "compact"} for table in TABLES}
+    return {**{name: {} for name in plain}, **retry_topic_configs(names, retry), **changelogs}
 
 
 @dataclass(frozen=True)

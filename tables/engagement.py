@@ -21,6 +21,7 @@ from streams.app import app, settings, topics
 from streams.batching import writes_for
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
 from streams.retry import meant_for, read_headers
+from streams.topics import POST_ENGAGEMENT
 from tables.user_stats import Step, send_steps
 
 AGENT = "engagement"
@@ -53,7 +54,7 @@ class PostEngagement(faust.Record, serializer="json", include_metadata=False):
 
 
 post_engagement = app.Table(
-    "post-engagement",
+    POST_ENGAGEMENT,
     default=PostEngagement,
     key_type=str,
     value_type=PostEngagement,

@@ -21,6 +21,7 @@ from streams.app import app, settings, topics
 from streams.batching import writes_for
 from streams.events import UserCreated
 from streams.retry import meant_for, read_headers
+from streams.topics import SIGNUP_PARTIALS
 
 AGENT = "signups"
 
@@ -33,7 +34,7 @@ class DayCount(faust.Record, serializer="json", include_metadata=False):
 
 
 signup_partials = app.Table(
-    "signup-partials",
+    SIGNUP_PARTIALS,
     default=DayCount,
     key_type=str,
     value_type=DayCount,

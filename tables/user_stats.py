@@ -25,6 +25,7 @@ from streams.batching import writes_for
 from streams.events import FollowChange, UserFollowed
 from streams.retry import meant_for, read_headers
 from streams.sending import send_for
+from streams.topics import FOLLOWS, USER_STATS
 
 AGENT = "user-stats"
 
@@ -98,7 +99,7 @@ user_stats_changes = app.topic(
 )
 
 user_stats = app.Table(
-    "user-stats",
+    USER_STATS,
     default=UserStats,
     key_type=str,
     value_type=UserStats,
@@ -107,7 +108,7 @@ user_stats = app.Table(
 )
 
 follows = app.Table(
-    "follows",
+    FOLLOWS,
     default=FollowEdge,
     key_type=str,
     value_type=FollowEdge,

@@ -24,7 +24,11 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
 
 @pytest.mark.parametrize(
     "argv",
-    [["kafka", "start", "--port", "abc"], ["kafka", "explode"], ["demo", "--users", "0"], []],
+    [
+        ["kafka", "start", "--port", "abc"], ["kafka", "explode"], ["demo", "--users", "0"], [],
+        ["topics", "create", "--partitions", "0"], ["topics"], ["produce"], ["produce", "--demo", "many"],
+        ["produce", "--demo", "5", "--file", "x.jsonl"], ["lag", "--bogus"], ["health", "--timeout"],
+    ],
 )
 def test_bad_arguments_print_usage_and_exit_2_without_a_traceback(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -1,4 +1,4 @@
-"""Operations through a real worker: the web view's token, Prometheus metrics on their own port, JSON logs with event ids."""
+"""Operations against the real broker: the web view's token, Prometheus metrics, JSON logs, and the topics, produce, lag and health commands."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import urllib.error
 import urllib.request
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.cli import main
 from streams.producer import EventProducer
+from streams.topics import changelog_topic_name
 from tests.conftest import free_port
+from tests.kafka_reading import read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -80,3 +84,79 @@ def test_a_token_guards_the_view_and_metrics_and_logs_tell_what_happened(namespa
     assert about_ghost and about_ghost[-1]["topic"] == settings.topics.email_events
     assert about_ghost[-1]["level"] == "ERROR" and "dead-lettered" in about_ghost[-1]["message"]
     assert TOKEN not in worker.log_file.read_text()
+
+
+@pytest.fixture
+def cli_env(namespace, monkeypatch):
+    """The ``streams`` command pointed at this test's broker, topics and group, as an operator would set it."""
+    for name, value in namespace.env.items():
+        monkeypatch.setenv(name, value)
+    return namespace
+
+
+def test_topics_create_makes_every_topic_with_compacted_changelogs(cli_env, capsys) -> None:
+    assert main(["topics", "create", "--partitions", "3"]) == 0
+    out = capsys.readouterr().out
+    settings = cli_env.settings()
+    admin = AdminClient({"bootstrap.servers": cli_env.bootstrap})
+    changelog = changelog_topic_name(settings.kafka.group_id, "post-engagement")
+    metadata = admin.list_topics(timeout=10).topics
+    for topic in (settings.topics.user_events, settings.topics.dead_letters, changelog, f"{settings.topics.retry_prefix}-1000ms"):
+        assert topic in out and len(metadata[topic].partitions) == 3
+    resource = ConfigResource(ConfigResource.Type.TOPIC, changelog)
+    config = admin.describe_configs([resource])[resource].result()
+    assert config["cleanup.policy"].value == "compact"
+    assert main(["topics", "create"]) == 0
+    assert "created" not in capsys.readouterr().out, "a second run finds every topic there"
+
+
+def test_produce_sends_a_file_of_events_and_lag_counts_them(cli_env, tmp_path, capsys) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"type": "UserCreated", "user_id": "f1", "email": "f1@example.com", "username": "f1"}\n'
+        '\n'
+        '{"type": "streams.users.UserCreated", "user_id": "f2", "email": "f2@example.com", "username": "f2"}\n'
+        '{"type": "PostViewed", "post_id": "p1", "user_id": "f1"}\n'
+    )
+    assert main(["produce", "--file", str(events), "--quiet"]) == 0
+    assert "sent 3 events" in capsys.readouterr().out
+    settings = cli_env.settings()
+    assert len(read_all(cli_env.bootstrap, settings.topics.user_events, 2)) == 2
+    assert len(read_all(cli_env.bootstrap, settings.topics.post_events, 1)) == 1
+
+    assert main(["lag"]) == 0
+    rows = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows[settings.topics.user_events].strip() == "2" and rows[settings.topics.post_events].strip() == "1"
+    assert rows["total"] == "3"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"type": "UserCreated", "user_id": "x"', "events.jsonl:2: not JSON"),
+        ('{"type": "UserExploded", "user_id": "x"}', "events.jsonl:2: unknown event type 'UserExploded'"),
+        ('{"type": "UserCreated", "user_id": "x"}', "events.jsonl:2: UserCreated:"),
+        ('{"type": "UserCreated", "user_id": "x", "email": 5, "username": "x"}', "not sent, an event is invalid"),
+    ],
+)
+def test_produce_stops_at_a_bad_line_before_sending_anything(cli_env, tmp_path, capsys, line: str, message: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"type": "UserCreated", "user_id": "ok", "email": "ok@example.com", "username": "ok"}\n' + line + "\n")
+    assert main(["produce", "--file", str(events), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    topics = AdminClient({"bootstrap.servers": cli_env.bootstrap}).list_topics(timeout=10).topics
+    assert cli_env.settings().topics.user_events not in topics, "nothing was sent, so the topic was never created"
+
+
+def test_health_reports_a_worker_and_fails_clearly_without_one(cli_env, start_worker, smtp_server, capsys) -> None:
+    worker = start_worker(SMTP_PORT=str(smtp_server.port))
+    deadline = time.monotonic() + 60
+    code = main(["health", "--url", worker.url])
+    while code != 0 and time.monotonic() < deadline:
+        time.sleep(1)
+        code = main(["health", "--url", worker.url])
+    out = capsys.readouterr().out
+    assert code == 0 and "status: healthy" in out and "table post-engagement" in out
+    assert main(["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]) == 1
+    assert "no worker answered" in capsys.readouterr().err

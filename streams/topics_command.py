@@ -1,0 +1,59 @@
+"""``streams topics create`` and ``streams lag``: the topics the service needs, and how far behind it is."""
+
+from __future__ import annotations
+
+import argparse
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from streams.admin import ensure_topics
+from streams.cli_types import positive_int
+from streams.errors import BrokerUnavailableError
+from streams.kafka_clients import confluent_config
+from streams.settings import load_settings
+from streams.topics import every_topic_config
+from tables.health import group_lag
+
+
+def topics_create(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    partitions = args.partitions or settings.topics.partitions
+    replication = args.replication_factor or settings.topics.replication_factor
+    configs = every_topic_config(settings.kafka.group_id, settings.topics, settings.retry)
+    created = set(ensure_topics(settings.kafka, configs, partitions, replication))
+    for name, config in configs.items():
+        state = f"created ({partitions} partitions, replication {replication})" if name in created else "exists"
+        compacted = " compacted" if config.get("cleanup.policy") == "compact" else ""
+        print(f"{name:40} {state}{compacted}")
+    return 0
+
+
+def lag(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    group = args.group or settings.kafka.group_id
+    topics = list(every_topic_config(group, settings.topics, settings.retry)) if args.all else [
+        settings.topics.user_events, settings.topics.post_events, settings.topics.email_events,
+        settings.topics.export_events, settings.topics.user_stats_changes, settings.topics.dead_letters,
+    ]
+    try:
+        behind = group_lag(AdminClient(confluent_config(settings.kafka, log_level=0)), group, topics)
+    except KafkaException as exc:
+        raise BrokerUnavailableError(f"cannot read the lag of group {group!r} at {settings.kafka.brokers}: {exc.args[0]}") from None
+    for topic in topics:
+        print(f"{topic:40} {behind[topic]:>12,}" if topic in behind else f"{topic:40} {'no topic':>12}")
+    print(f"{'total':40} {sum(behind.values()):>12,}")
+    return 0
+
+
+def add_topic_commands(commands: argparse._SubParsersAction) -> None:
+    topics = commands.add_parser("topics", help="the service's topics").add_subparsers(dest="action", required=True)
+    create = topics.add_parser("create", help="create every topic the service uses (changelogs compacted)")
+    create.add_argument("--partitions", type=positive_int, help="default: topics.partitions")
+    create.add_argument("--replication-factor", type=positive_int, help="default: topics.replication_factor")
+    create.set_defaults(run=topics_create)
+
+    lag_command = commands.add_parser("lag", help="events the consumer group has not processed, per topic")
+    lag_command.add_argument("--group", help="consumer group (default: kafka.group_id)")
+    lag_command.add_argument("--all", action="store_true", help="also the delay tiers and changelogs")
+    lag_command.set_defaults(run=lag)
