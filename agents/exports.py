@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncio
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, sessions, settings, topics
+from streams.app import app, failures, priorities, sessions, settings, topics
 from streams.db.models import DataExport as ExportRecord
 from streams.db.models import Notification, Post, User, UserProfile
 from streams.db.once import run_once
@@ -61,4 +63,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.exports)
 async def process_export_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle, "exports", failures)
+    await handle_each(stream, handle, "exports", failures, partial(priorities.turn, "export"))

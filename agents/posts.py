@@ -6,6 +6,8 @@ statistics in tables/, and this agent has nothing to do for them.
 
 from __future__ import annotations
 
+from functools import partial
+
 import re
 
 import faust
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, sessions, topics
+from streams.app import app, failures, priorities, sessions, topics
 from streams.db.models import Follower, Notification, Post, PostTag, Tag, User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -66,4 +68,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.posts)
 async def process_post_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle, "posts", failures)
+    await handle_each(stream, handle, "posts", failures, partial(priorities.turn, "post"))

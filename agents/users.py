@@ -8,6 +8,8 @@ only decodes, dispatches and keeps bad events from stopping the stream.
 
 from __future__ import annotations
 
+from functools import partial
+
 from datetime import datetime, timezone
 
 import faust
@@ -15,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, mailer, sessions, topics
+from streams.app import app, failures, mailer, priorities, sessions, topics
 from streams.db.models import Follower, Notification, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -104,4 +106,4 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.users)
 async def process_user_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle, "users", failures)
+    await handle_each(stream, handle, "users", failures, partial(priorities.turn, "user"))

@@ -11,6 +11,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import faust
 from faust.types import EventT
@@ -28,6 +29,8 @@ from streams.topics import RetryTopics
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+#: A priority turn for one event: ``partial(priorities.turn, family)``.
+Turn = Callable[[], AbstractAsyncContextManager[None]]
 
 #: Kafka headers are small; the end of a traceback names the failing line.
 TRACEBACK_CHARS = 8000
@@ -104,22 +107,25 @@ def describe(value: object) -> str:
     return f"event id={value.id} type={type(value).__name__}"
 
 
-async def handle_each(stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter) -> None:
-    """Hand every event meant for ``agent`` to ``handle``; route each failure aside and go on."""
+async def handle_each(
+    stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
+) -> None:
+    """Hand every event meant for ``agent`` to ``handle`` in its priority turn; route each failure aside and go on."""
     async for event in stream.events():
         if not meant_for(read_headers(event.headers), agent):
             continue
         value = event.value
         topic = event.message.topic
-        started = time.perf_counter()
-        try:
-            if isinstance(value, UndecodableEvent):
-                raise UndecodableEventError(value.reason)
-            await handle(value)
-        except Exception as exc:
-            metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
-            await failures.failed(agent, event, exc)
-        else:
-            metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
-        finally:
-            metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
+        async with turn():
+            started = time.perf_counter()
+            try:
+                if isinstance(value, UndecodableEvent):
+                    raise UndecodableEventError(value.reason)
+                await handle(value)
+            except Exception as exc:
+                metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
+                await failures.failed(agent, event, exc)
+            else:
+                metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
+            finally:
+                metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)

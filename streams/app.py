@@ -19,10 +19,11 @@ from streams.kafka_clients import faust_credentials
 from streams.logs import logging_config
 from streams.local_state import guard_local_state
 from streams.services.email import Mailer
+from streams.priorities import PriorityGate, fetch_in_priority_order
 from streams.relay import Relay, relay_forever
 from streams.retry import RetryPolicy
 from streams.settings import Settings, load_settings
-from streams.topics import EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
+from streams.topics import FAMILIES, EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
 from streams.worker_startup import install_startup_checks
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     register_faust_codec(codec)
     fix_changelog_offsets()
     commit_changelogs_with_offsets()
+    fetch_in_priority_order({settings.topics.for_family(family): settings.topics.weight(family) for family in FAMILIES})
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression
     app = faust.App(
         settings.kafka.group_id,
@@ -38,6 +40,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         broker_credentials=faust_credentials(settings.kafka),
         consumer_auto_offset_reset=settings.kafka.auto_offset_reset,
         processing_guarantee=settings.kafka.processing_guarantee,
+        broker_max_poll_records=settings.kafka.max_poll_records,
         producer_compression_type=compression,
         store=settings.state.store,
         datadir=settings.state.data_dir,
@@ -76,3 +79,4 @@ retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.
 failures = FailureRouter(app, RetryPolicy.from_settings(settings.retry), retry_topics)
 sessions: async_sessionmaker[AsyncSession] = session_factory(async_engine(settings.database.url))
 mailer = Mailer(settings.smtp)
+priorities = PriorityGate({family: settings.topics.weight(family) for family in FAMILIES})

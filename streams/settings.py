@@ -87,6 +87,11 @@ class KafkaSettings(Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    max_poll_records: int = Field(
+        500, ge=1, le=800,
+        description="Records one fetch hands to the agents. Kept below the room left in an agent's buffer once "
+        "it stops fetching, so a backlog in one topic never holds up the delivery of another.",
+    )
     security: KafkaSecurity = KafkaSecurity()
 
     @field_validator("brokers", mode="before")

@@ -33,6 +33,7 @@ DELAY_TIERS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
 #: How much of a backlog each priority consumes relative to the others.
 PRIORITY_WEIGHTS = {"critical": 10, "high": 5, "default": 1, "low": 1}
 DEFAULT_PRIORITIES = {"user": "default", "post": "high", "email": "low", "export": "low"}
+FAMILIES = tuple(DEFAULT_PRIORITIES)
 
 
 @dataclass(frozen=True)

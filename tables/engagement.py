@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import faust
 
-from streams.app import app, settings, topics
+from streams.app import app, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
 from streams.retry import meant_for, read_headers
@@ -107,8 +107,9 @@ async def count_engagement(stream: faust.StreamT) -> None:
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        updated, steps = fold(post_engagement, ours)
-        await send_steps(batch[-1].message.tp, steps)
-        with writes_for(batch):
-            for post_id, record in updated.items():
-                post_engagement[post_id] = record
+        async with priorities.turn("post", len(batch)):
+            updated, steps = fold(post_engagement, ours)
+            await send_steps(batch[-1].message.tp, steps)
+            with writes_for(batch):
+                for post_id, record in updated.items():
+                    post_engagement[post_id] = record

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import faust
 from faust.types import TP
 
-from streams.app import app, settings, topics
+from streams.app import app, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import FollowChange, UserFollowed
 from streams.retry import meant_for, read_headers
@@ -157,11 +157,12 @@ async def count_follows(stream: faust.StreamT) -> None:
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        changed, steps = fold_follows(follows, ours)
-        await send_steps(batch[-1].message.tp, steps)
-        with writes_for(batch):
-            for key, edge in changed.items():
-                follows[key] = edge
+        async with priorities.turn("user", len(batch)):
+            changed, steps = fold_follows(follows, ours)
+            await send_steps(batch[-1].message.tp, steps)
+            with writes_for(batch):
+                for key, edge in changed.items():
+                    follows[key] = edge
 
 
 @app.agent(user_stats_changes, isolated_partitions=True)

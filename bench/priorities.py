@@ -1,0 +1,144 @@
+"""Priorities under a backlog, on the real local broker: how late high-priority events are handled.
+
+A worker starts with a backlog of low-priority events (newsletter emails, sent to a real SMTP
+server) and keeps working through it while high-priority PostViewed events arrive at a steady
+rate, each for a post of its own. An event's latency is the timestamp of the changelog record
+its view wrote (set when the worker sent it) minus the timestamp the producer gave the event.
+The run is repeated with the posts topic at low priority too, so the two are compared side by
+side; the emails sent per second show what the backlog got meanwhile.
+
+    .venv/bin/python -m bench.priorities --backlog 100000 --high 1000 --rate 100 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer
+
+from streams.admin import ensure_topics
+from streams.devkafka import LocalBroker
+from streams.events import EmailNotification, PostViewed
+from streams.producer import EventProducer
+from streams.topics import POST_ENGAGEMENT, changelog_topic_name
+from streams.worker_process import WorkerProcess
+from tests.conftest import JARS_CACHE, Namespace, free_port
+from tests.databases import seed_users
+from tests.smtp_inbox import SmtpServer
+
+RESULTS = Path(__file__).parent / "results"
+USERS = 100
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timestamps(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:
+    """The first record timestamp (ms) of each key in ``wanted``, read from the start of ``topic``."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+        "isolation.level": "read_uncommitted", "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    found: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            for message in consumer.consume(1000, timeout=0.5):
+                if message.error() is None and message.key() is not None:
+                    key = message.key().decode(errors="replace").strip('"')
+                    if key in wanted:
+                        found.setdefault(key, message.timestamp()[1])
+    finally:
+        consumer.close()
+    return found
+
+
+def run(bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_priority: str) -> dict[str, float]:
+    namespace = Namespace(f"prio{uuid.uuid4().hex[:8]}", bootstrap)
+    settings = namespace.settings()
+    url = f"sqlite:///{home / namespace.prefix}.db"
+    users = [f"u{n}" for n in range(USERS)]
+    seed_users(url, *users)
+    ensure_topics(settings.kafka, {settings.topics.email_events: {}, settings.topics.post_events: {}}, 4, 1)
+    with EventProducer(settings) as producer:
+        producer.publish_many(
+            (EmailNotification.new(user_id=users[n % USERS], template="newsletter", data={"title": "News", "body": "Hi"})
+             for n in range(backlog)),
+            batch_size=5000,
+        )
+    with SmtpServer(free_port()) as smtp:
+        env = {
+            **namespace.env, "STREAMS_DATABASE__URL": url, "STREAMS_SMTP__PORT": str(smtp.port),
+            "STREAMS_STATE__DATA_DIR": str(home / namespace.prefix),
+            "STREAMS_TOPICS__PRIORITIES": json.dumps({"post": post_priority}),
+        }
+        worker = WorkerProcess(env, home / f"{namespace.prefix}.log", free_port())
+        worker.start()
+        try:
+            while len(smtp.inbox.messages) < 100:
+                time.sleep(0.2)
+            sent_before, started = len(smtp.inbox.messages), time.monotonic()
+            posts = [f"hp-{n}" for n in range(high)]
+            with EventProducer(settings) as producer:
+                for n, post in enumerate(posts):
+                    producer.publish(PostViewed.new(post_id=post, user_id="u0"))
+                    producer.flush()
+                    time.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
+            emails_per_s = (len(smtp.inbox.messages) - sent_before) / (time.monotonic() - started)
+            handled = timestamps(bootstrap, changelog_topic_name(settings.kafka.group_id, POST_ENGAGEMENT), set(posts), 120)
+            published = timestamps(bootstrap, settings.topics.post_events, set(posts), 60)
+        finally:
+            worker.stop()
+    if len(handled) < high:
+        raise SystemExit(f"only {len(handled)} of {high} high-priority events were handled; see {worker.log_file}")
+    latency = [handled[post] - published[post] for post in posts]
+    return {"p50_ms": percentile(latency, 0.5), "p99_ms": percentile(latency, 0.99), "max_ms": max(latency),
+            "emails_per_s": emails_per_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument("--high", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100.0, help="high-priority events per second")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    runs: dict[str, list[dict[str, float]]] = {"high": [], "low": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
+        bootstrap = broker.start()
+        try:
+            for _ in range(args.repeat):
+                for priority in runs:
+                    runs[priority].append(run(bootstrap, home, args.backlog, args.high, args.rate, priority))
+        finally:
+            broker.stop()
+
+    print(f"{args.high:,} PostViewed at {args.rate:g}/s behind {args.backlog:,} low-priority emails ({args.repeat} runs each):")
+    summary = {}
+    for priority, results in runs.items():
+        summary[priority] = {key: statistics.median(result[key] for result in results) for key in results[0]}
+        line = summary[priority]
+        print(f"  posts {priority:5} priority: latency p50 {line['p50_ms']:7.0f} ms  p99 {line['p99_ms']:7.0f} ms  "
+              f"max {line['max_ms']:7.0f} ms  emails meanwhile {line['emails_per_s']:6.1f}/s  "
+              f"(p99 runs {', '.join(str(round(r['p99_ms'])) for r in results)})")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "priorities.json"
+    out.write_text(json.dumps({"backlog": args.backlog, "high": args.high, "rate": args.rate, "runs": runs,
+                               "median": summary}, indent=2))
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
