@@ -1,1 +1,0 @@
-"""Faust agents, one module per event family; found by the app's autodiscovery."""

@@ -1,1 +1,0 @@
-"""Persistence: typed models, engines and sessions, and Alembic migrations."""

@@ -1,1 +1,0 @@
-"""Side-effect services the handlers call: email, and (later) exports and search."""
