@@ -67,10 +67,11 @@ def test_a_token_guards_the_view_and_metrics_and_logs_tell_what_happened(namespa
     seen = samples(metrics_url)
     dead_lettered = ("streams_events_dead_lettered_total", frozenset({
         ("topic", settings.topics.email_events), ("agent", "emails"), ("error_type", "EntityNotFoundError")}))
-    while seen.get(dead_lettered, 0) < 1 and time.monotonic() < deadline:
+    users_processed = ("streams_events_processed_total", frozenset({("topic", users_topic), ("agent", "users")}))
+    while (seen.get(dead_lettered, 0) < 1 or seen.get(users_processed, 0) < 30) and time.monotonic() < deadline:
         time.sleep(0.5)
         seen = samples(metrics_url)
-    assert seen[("streams_events_processed_total", frozenset({("topic", users_topic), ("agent", "users")}))] >= 30
+    assert seen[users_processed] == 30
     assert seen[("streams_event_processing_seconds_count", frozenset({("topic", users_topic), ("agent", "users")}))] >= 30
     assert seen[("streams_events_failed_total", frozenset({
         ("topic", settings.topics.email_events), ("agent", "emails"), ("error_type", "EntityNotFoundError")}))] == 1
