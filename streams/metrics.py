@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from faust.types import EventT
 from prometheus_client import Counter, Histogram
 
 EVENTS_PROCESSED = Counter("streams_events_processed", "Events an agent handled without error.", ["topic", "agent"])
@@ -23,3 +28,17 @@ DEAD_LETTERS_STORED = Counter(
 EVENTS_RELAYED = Counter(
     "streams_events_relayed", "Delayed or retried events the relay sent on when due.", ["destination"]
 )
+BATCH_SECONDS = Histogram(
+    "streams_batch_processing_seconds", "Time a table agent took to fold one batch into its table.",
+    ["topic", "agent"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+@contextmanager
+def batch_handled(batch: Sequence[EventT], agent: str) -> Iterator[None]:
+    """Count a table agent's batch as processed events, and time it."""
+    topic = batch[-1].message.topic
+    started = time.perf_counter()
+    yield
+    BATCH_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
+    EVENTS_PROCESSED.labels(topic, agent).inc(len(batch))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import faust
 
+from streams import metrics
 from streams.app import app, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
@@ -110,6 +111,6 @@ async def count_engagement(stream: faust.StreamT) -> None:
         async with priorities.turn("post", len(batch)):
             updated, steps = fold(post_engagement, ours)
             await send_steps(batch[-1].message.tp, steps)
-            with writes_for(batch):
+            with metrics.batch_handled(batch, AGENT), writes_for(batch):
                 for post_id, record in updated.items():
                     post_engagement[post_id] = record

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import faust
 
+from streams import metrics
 from streams.app import app, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import UserCreated
@@ -80,6 +81,6 @@ async def count_signups(stream: faust.StreamT) -> None:
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         async with priorities.turn("user", len(batch)):
-            with writes_for(batch) as partition:
+            with metrics.batch_handled(batch, AGENT), writes_for(batch) as partition:
                 for key, partial in count_signups_by_day(signup_partials, ours, partition).items():
                     signup_partials[key] = partial

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import faust
 from faust.types import TP
 
+from streams import metrics
 from streams.app import app, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import FollowChange, UserFollowed
@@ -160,7 +161,7 @@ async def count_follows(stream: faust.StreamT) -> None:
         async with priorities.turn("user", len(batch)):
             changed, steps = fold_follows(follows, ours)
             await send_steps(batch[-1].message.tp, steps)
-            with writes_for(batch):
+            with metrics.batch_handled(batch, "follows"), writes_for(batch):
                 for key, edge in changed.items():
                     follows[key] = edge
 
@@ -174,6 +175,6 @@ async def fold_user_stats(stream: faust.StreamT) -> None:
             change: UserStatsChange = event.value
             current = updated.get(event.key) or user_stats[event.key]
             updated[event.key] = current.apply(change.source, (Step(*step) for step in change.steps))
-        with writes_for(batch):
+        with metrics.batch_handled(batch, AGENT), writes_for(batch):
             for user_id, stats in updated.items():
                 user_stats[user_id] = stats

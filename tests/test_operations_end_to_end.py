@@ -72,6 +72,8 @@ def test_a_token_guards_the_view_and_metrics_and_logs_tell_what_happened(namespa
         time.sleep(0.5)
         seen = samples(metrics_url)
     assert seen[users_processed] == 30
+    assert seen[("streams_events_processed_total", frozenset({("topic", users_topic), ("agent", "signups")}))] == 30
+    assert seen[("streams_batch_processing_seconds_count", frozenset({("topic", users_topic), ("agent", "signups")}))] >= 1
     assert seen[("streams_event_processing_seconds_count", frozenset({("topic", users_topic), ("agent", "users")}))] >= 30
     assert seen[("streams_events_failed_total", frozenset({
         ("topic", settings.topics.email_events), ("agent", "emails"), ("error_type", "EntityNotFoundError")}))] == 1
