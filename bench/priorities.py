@@ -22,6 +22,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from bench.retries import percentile
 from streams.admin import ensure_topics
 from streams.devkafka import LocalBroker
 from streams.events import EmailNotification, PostViewed
@@ -34,11 +35,6 @@ from tests.smtp_inbox import SmtpServer
 
 RESULTS = Path(__file__).parent / "results"
 USERS = 100
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def timestamps(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> dict[str, int]:

@@ -9,6 +9,7 @@ import urllib.request
 
 from streams.errors import StreamsError
 from streams.settings import load_settings
+from tables.access import bearer
 
 
 class WorkerUnreachableError(StreamsError):
@@ -16,7 +17,7 @@ class WorkerUnreachableError(StreamsError):
 
 
 def fetch_health(url: str, token: str | None, timeout: float) -> dict:
-    request = urllib.request.Request(url.rstrip("/") + "/health", headers={"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(url.rstrip("/") + "/health", headers=bearer(token))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())

@@ -95,9 +95,19 @@ def changelog_topic_name(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
+def consumed_topic_names(names: TopicSettings) -> list[str]:
+    """The topics the agents consume: the four families and the per-user changes."""
+    return [names.user_events, names.post_events, names.email_events, names.export_events, names.user_stats_changes]
+
+
+def watched_topic_names(names: TopicSettings) -> list[str]:
+    """The topics whose lag /health, the metrics and ``streams lag`` report: those consumed, and dead letters."""
+    return [*consumed_topic_names(names), names.dead_letters]
+
+
 def every_topic_config(app_id: str, names: TopicSettings, retry: RetrySettings) -> dict[str, dict[str, str]]:
     """Every topic the service uses and its configuration, changelogs compacted: for ``streams topics create``."""
-    plain = [names.user_events, names.post_events, names.email_events, names.export_events, names.user_stats_changes]
+    plain = consumed_topic_names(names)
     changelogs = {changelog_topic_name(app_id, table): {"cleanup.policy": "compact"} for table in TABLES}
     return {**{name: {} for name in plain}, **retry_topic_configs(names, retry), **changelogs}
 

@@ -12,7 +12,7 @@ from streams.cli_types import positive_int
 from streams.errors import BrokerUnavailableError
 from streams.kafka_clients import confluent_config
 from streams.settings import load_settings
-from streams.topics import every_topic_config
+from streams.topics import every_topic_config, watched_topic_names
 from tables.health import group_lag
 
 
@@ -32,10 +32,10 @@ def topics_create(args: argparse.Namespace) -> int:
 def lag(args: argparse.Namespace) -> int:
     settings = load_settings()
     group = args.group or settings.kafka.group_id
-    topics = list(every_topic_config(group, settings.topics, settings.retry)) if args.all else [
-        settings.topics.user_events, settings.topics.post_events, settings.topics.email_events,
-        settings.topics.export_events, settings.topics.user_stats_changes, settings.topics.dead_letters,
-    ]
+    topics = (
+        list(every_topic_config(group, settings.topics, settings.retry)) if args.all
+        else watched_topic_names(settings.topics)
+    )
     try:
         behind = group_lag(AdminClient(confluent_config(settings.kafka, log_level=0)), group, topics)
     except KafkaException as exc:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from streams.errors import StreamsError
+from tables.access import bearer
 
 
 class WorkerError(StreamsError):
@@ -67,8 +68,7 @@ class WorkerProcess:
     def text(self, path: str, timeout: float = 5.0) -> str:
         """GET a page of the worker's web view as text, with the view's token when it has one."""
         token = self.env.get("STREAMS_WEB__TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        request = urllib.request.Request(self.url + path, headers=headers)
+        request = urllib.request.Request(self.url + path, headers=bearer(token))
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read().decode()
 

@@ -36,6 +36,11 @@ def token_required(token: str) -> Callable[[web.Request, Handler], Awaitable[web
     return check_token
 
 
+def bearer(token: str | None) -> dict[str, str]:
+    """The header a client sends the token in; none without a token."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def forwarded_headers(request: web.Request) -> dict[str, str]:
     """The caller's credentials, for a request routed on to another worker."""
     return {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}

@@ -21,16 +21,17 @@ from faust.web.exceptions import ValidationError as BadRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from sqlalchemy import select
 
-from streams.app import app, sessions, settings, topics
+from streams.app import app, sessions, settings
 from streams.db.models import EmailStatistics
 from streams.kafka_clients import confluent_config
+from streams.topics import watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
 from tables.health import table_health, topic_health
 from tables.monitoring import register_collector
 from tables.signups import signup_partials, sum_partials
-from tables.user_stats import user_stats, user_stats_changes
+from tables.user_stats import user_stats
 
 #: Entity ids as upstream services issue them; anything else in a URL is a mistake, not a key.
 ENTITY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
@@ -159,16 +160,12 @@ def admin() -> AdminClient:
     return AdminClient(confluent_config(settings.kafka, log_level=0))
 
 
-def watched_topics() -> list[str]:
-    return [*topics.names(), user_stats_changes.get_topic_name(), settings.topics.dead_letters]
-
-
 @app.page("/health")
 class HealthView(View):
     """Consumer lag and status per topic, and each table's recovery state; 503 while anything is unhealthy."""
 
     async def get(self, request: Request) -> Response:
-        lag = await topic_health(admin(), app.conf.id, watched_topics(), settings.state.healthy_lag)
+        lag = await topic_health(admin(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
         tables = table_health(app)
         healthy = (
             "error" not in lag and not app.rebalancing
@@ -201,7 +198,7 @@ class EmailStatisticsView(View):
 
 
 if settings.monitoring.enabled:
-    register_collector(app, admin, watched_topics)
+    register_collector(app, admin, functools.partial(watched_topic_names, settings.topics))
 
     @app.page("/metrics")
     class MetricsView(View):
