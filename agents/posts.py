@@ -6,16 +6,17 @@ statistics in tables/, and this agent has nothing to do for them.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
-import re
-
 import faust
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, priorities, sessions, topics
+from streams.app import app, failures, priorities, sessions, settings, topics
 from streams.db.models import Follower, Notification, Post, PostTag, Tag, User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -31,15 +32,22 @@ def hashtags(content: str) -> list[str]:
     return list(dict.fromkeys(tag.lower() for tag in HASHTAG.findall(content)))
 
 
+#: INSERT ... ON CONFLICT DO NOTHING in each supported database's dialect.
+INSERT_OR_KEEP = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
 async def tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
-    """Ids of the named tags, creating those that do not exist yet."""
-    existing = {tag.name: tag.id for tag in await session.scalars(select(Tag).where(Tag.name.in_(names)))}
-    for name in names:
-        if name not in existing:
-            tag = Tag(name=name)
-            session.add(tag)
-            await session.flush()
-            existing[name] = tag.id
+    """Ids of the named tags, creating those that do not exist yet.
+
+    Posts are handled several at a time, so two may bring a new tag at once: the insert keeps
+    whichever came first instead of failing on the unique name.
+    """
+    if not names:
+        return []
+    insert = INSERT_OR_KEEP[session.bind.dialect.name](Tag).values([{"name": name} for name in names])
+    await session.execute(insert.on_conflict_do_nothing(index_elements=[Tag.name]))
+    rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
+    existing = {name: tag_id for name, tag_id in rows}
     return [existing[name] for name in names]
 
 
@@ -51,7 +59,7 @@ async def create_post(session: AsyncSession, event: PostCreated) -> None:
         return
     session.add(Post(id=event.post_id, author_id=event.author_id, content=event.content, created_at=event.envelope.created_at))
     await session.flush()
-    author.posts_count += 1
+    await session.execute(update(User).where(User.id == author.id).values(posts_count=User.posts_count + 1))
     session.add_all(PostTag(post_id=event.post_id, tag_id=tag_id) for tag_id in await tag_ids(session, hashtags(event.content)))
     await index_document(session, "post", event.post_id, event.content)
     followers = await session.scalars(select(Follower.follower_id).where(Follower.followed_id == event.author_id))
@@ -68,4 +76,6 @@ async def handle(value: Event) -> None:
 
 @app.agent(topics.posts)
 async def process_post_events(stream: faust.StreamT) -> None:
-    await handle_each(stream, handle, "posts", failures, partial(priorities.turn, "post"))
+    await handle_each(
+        stream, handle, "posts", failures, partial(priorities.turn, "post"), settings.topics.in_flight["post"],
+    )

@@ -118,11 +118,11 @@ def lateness(bootstrap: str, count: int) -> dict[str, float]:
     }
 
 
-def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) -> float:
+def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, url: str | None = None) -> float:
     """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them."""
     prefix = f"mail{uuid.uuid4().hex[:8]}"
     settings = settings_for(bootstrap, prefix, 1)
-    url = f"sqlite:///{home / prefix}.db"
+    url = url or f"sqlite:///{home / prefix}.db"
     users = [f"u{n}" for n in range(emails)]
     seed_users(url, *users)
     ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)

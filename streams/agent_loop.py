@@ -7,11 +7,13 @@ again later, or to the dead-letter topic when its error is permanent or its atte
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 
 import faust
 from faust.types import EventT
@@ -19,6 +21,7 @@ from faust.types import EventT
 from streams import metrics
 from streams.errors import PermanentError
 from streams.events import Event, UndecodableEvent
+from streams.lanes import Lanes
 from streams.retry import (
     ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
     TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, meant_for, read_headers, tier_for, write_headers,
@@ -31,6 +34,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Event], Awaitable[None]]
 #: A priority turn for one event: ``partial(priorities.turn, family)``.
 Turn = Callable[[], AbstractAsyncContextManager[None]]
+
+#: How long a stopping agent lets the events in flight finish.
+STOP_GRACE_S = 10.0
 
 #: Kafka headers are small; the end of a traceback names the failing line.
 TRACEBACK_CHARS = 8000
@@ -108,24 +114,37 @@ def describe(value: object) -> str:
 
 
 async def handle_each(
-    stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
+    stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn, in_flight: int,
 ) -> None:
-    """Hand every event meant for ``agent`` to ``handle`` in its priority turn; route each failure aside and go on."""
-    async for event in stream.events():
-        if not meant_for(read_headers(event.headers), agent):
-            continue
-        value = event.value
-        topic = event.message.topic
-        async with turn():
-            started = time.perf_counter()
-            try:
-                if isinstance(value, UndecodableEvent):
-                    raise UndecodableEventError(value.reason)
-                await handle(value)
-            except Exception as exc:
-                metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
-                await failures.failed(agent, event, exc)
+    """Hand every event meant for ``agent`` to ``handle`` in its priority turn, up to ``in_flight`` events at
+    once (one key's in order); route each failure aside and go on. An event is acknowledged when done."""
+    lanes = Lanes(in_flight)
+    try:
+        async for event in stream.noack().events():
+            if meant_for(read_headers(event.headers), agent):
+                await lanes.start(event.message.key, partial(handle_one, event, handle, agent, failures, turn))
             else:
-                metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
-            finally:
-                metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
+                event.ack()
+        await lanes.drain()
+    except asyncio.CancelledError:
+        await lanes.stop(STOP_GRACE_S)
+        raise
+
+
+async def handle_one(event: EventT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn) -> None:
+    value = event.value
+    topic = event.message.topic
+    async with turn():
+        started = time.perf_counter()
+        try:
+            if isinstance(value, UndecodableEvent):
+                raise UndecodableEventError(value.reason)
+            await handle(value)
+        except Exception as exc:
+            metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
+            await failures.failed(agent, event, exc)
+        else:
+            metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
+        finally:
+            metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
+    event.ack()

@@ -79,6 +79,9 @@ app = create_app(settings, codec)
 topics: EventTopics = declare_event_topics(app, settings.topics)
 retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.retry)
 failures = FailureRouter(app, RetryPolicy.from_settings(settings.retry), retry_topics)
-sessions: async_sessionmaker[AsyncSession] = session_factory(async_engine(settings.database.url))
+#: Every family handler that may run at once, plus the dead-letter agent, the periodic jobs and the web view.
+sessions: async_sessionmaker[AsyncSession] = session_factory(
+    async_engine(settings.database.url, sum(settings.topics.in_flight.values()) + 3)
+)
 mailer = Mailer(settings.smtp)
 priorities = PriorityGate({family: settings.topics.weight(family) for family in FAMILIES})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 import yaml
@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from streams import topics
 from streams.db.engine import with_driver
 from streams.errors import ConfigurationError
+
+Family = Literal["user", "post", "email", "export"]
 
 DEFAULT_FILE = Path("config/streams.tusk")
 
@@ -123,14 +125,23 @@ class TopicSettings(Section):
     user_stats_changes: str = topics.USER_STATS_CHANGES
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
-    priorities: dict[Literal["user", "post", "email", "export"], Literal["critical", "high", "default", "low"]] = Field(
+    priorities: dict[Family, Literal["critical", "high", "default", "low"]] = Field(
         default_factory=lambda: dict(topics.DEFAULT_PRIORITIES), description="Priority of each family's topic."
+    )
+    in_flight: dict[Family, Annotated[int, Field(ge=1, le=256)]] = Field(
+        default_factory=lambda: dict(topics.DEFAULT_IN_FLIGHT),
+        description="Events of each family one worker handles at once; events of one key stay in order.",
     )
 
     @field_validator("priorities")
     @classmethod
     def every_family_has_one(cls, value: dict[str, str]) -> dict[str, str]:
         return {**topics.DEFAULT_PRIORITIES, **value}
+
+    @field_validator("in_flight")
+    @classmethod
+    def every_family_has_a_limit(cls, value: dict[str, int]) -> dict[str, int]:
+        return {**topics.DEFAULT_IN_FLIGHT, **value}
 
     def weight(self, family: str) -> int:
         return topics.PRIORITY_WEIGHTS[self.priorities[family]]

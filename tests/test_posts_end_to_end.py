@@ -12,9 +12,18 @@ from streams.db.models import Notification, Post, PostTag, ProcessedEvent, Tag, 
 from streams.events import PostCreated
 from streams.producer import EventProducer
 from streams.services.search import search
+from streams.worker_process import WorkerProcess
 from tests.databases import seed_users
 
 pytestmark = pytest.mark.kafka
+
+
+def wait_for_processed(session: Session, worker: WorkerProcess, count: int) -> None:
+    """Until ``count`` handler runs have committed (or 90 s have passed)."""
+    deadline = time.monotonic() + 90
+    while session.scalar(select(func.count()).select_from(ProcessedEvent)) < count and time.monotonic() < deadline:
+        assert worker.alive(), worker.log_file
+        time.sleep(0.3)
 
 
 def search_posts(url: str, query: str) -> list[str]:
@@ -46,11 +55,8 @@ def test_a_new_post_is_stored_tagged_counted_searchable_and_announced_once(
         )
     worker = start_worker(STREAMS_DATABASE__URL=database_url)
     engine = sync_engine(database_url)
-    deadline = time.monotonic() + 90
     with Session(engine) as session:
-        while session.scalar(select(func.count()).select_from(ProcessedEvent)) < 4 and time.monotonic() < deadline:
-            assert worker.alive(), worker.log_file
-            time.sleep(0.3)
+        wait_for_processed(session, worker, 4)
         time.sleep(2)
         assert sorted(session.scalars(select(Post.id))) == ["p1", "p2", "p3", "p4"]
         assert session.get(User, "alice").posts_count == 4
@@ -65,3 +71,24 @@ def test_a_new_post_is_stored_tagged_counted_searchable_and_announced_once(
         f"retrying event id={orphan.id} type=PostCreated agent=posts in 1.00s (attempt 1 failed): "
         f"EntityNotFoundError: PostCreated {orphan.id}: no author 'ghost'"
     ) in worker.log_file.read_text()
+
+
+def test_posts_handled_side_by_side_count_every_post_and_share_new_tags(namespace, database_url: str, start_worker) -> None:
+    """Sixty posts by one author, several in flight at once, each bringing tags the others bring too."""
+    seed_users(database_url, "alice")
+    posts = [
+        PostCreated.new(post_id=f"p{n}", author_id="alice", content=f"#garden{n % 5} #shared{n % 3} note {n}")
+        for n in range(60)
+    ]
+    with EventProducer(namespace.settings()) as producer:
+        producer.publish_many(posts, batch_size=60)
+    worker = start_worker(STREAMS_DATABASE__URL=database_url, STREAMS_TOPICS__IN_FLIGHT='{"post": 16}')
+    engine = sync_engine(database_url)
+    with Session(engine) as session:
+        wait_for_processed(session, worker, 60)
+        assert session.scalar(select(func.count()).select_from(Post)) == 60
+        assert session.get(User, "alice").posts_count == 60
+        assert sorted(session.scalars(select(Tag.name))) == sorted([f"garden{n}" for n in range(5)] + [f"shared{n}" for n in range(3)])
+        assert session.scalar(select(func.count()).select_from(PostTag)) == 120
+    engine.dispose()
+    assert "retrying" not in worker.log_file.read_text()

@@ -45,8 +45,10 @@ def sync_engine(url: str) -> Engine:
     return engine
 
 
-def async_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(with_driver(url, asynchronous=True), pool_pre_ping=True)
+def async_engine(url: str, connections: int = 5) -> AsyncEngine:
+    """``connections`` kept open: one for each handler that may run at once (a failed email's log takes one more,
+    from the pool's overflow)."""
+    engine = create_async_engine(with_driver(url, asynchronous=True), pool_pre_ping=True, pool_size=connections)
     configure_sqlite(engine.sync_engine)
     return engine
 
