@@ -8,7 +8,7 @@ import faust
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, mailer, priorities, sessions, settings, topics
+from streams.app import app, database, failures, mailer, priorities, sessions, settings, topics
 from streams.db.models import User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -32,4 +32,5 @@ async def handle(value: Event) -> None:
 async def process_email_events(stream: faust.StreamT) -> None:
     await handle_each(
         stream, handle, "emails", failures, partial(priorities.turn, "email"), settings.topics.in_flight["email"],
+        database,
     )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, priorities, sessions, settings, topics
+from streams.app import app, database, failures, priorities, sessions, settings, topics
 from streams.db.models import DataExport as ExportRecord
 from streams.db.models import Notification, Post, User, UserProfile
 from streams.db.once import run_once
@@ -65,4 +65,5 @@ async def handle(value: Event) -> None:
 async def process_export_events(stream: faust.StreamT) -> None:
     await handle_each(
         stream, handle, "exports", failures, partial(priorities.turn, "export"), settings.topics.in_flight["export"],
+        database,
     )

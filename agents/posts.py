@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, priorities, sessions, settings, topics
+from streams.app import app, database, failures, priorities, sessions, settings, topics
 from streams.db.models import Follower, Notification, Post, PostTag, Tag, User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -78,4 +78,5 @@ async def handle(value: Event) -> None:
 async def process_post_events(stream: faust.StreamT) -> None:
     await handle_each(
         stream, handle, "posts", failures, partial(priorities.turn, "post"), settings.topics.in_flight["post"],
+        database,
     )

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
-from streams.app import app, failures, mailer, priorities, sessions, settings, topics
+from streams.app import app, database, failures, mailer, priorities, sessions, settings, topics
 from streams.db.models import Follower, Notification, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -108,4 +108,5 @@ async def handle(value: Event) -> None:
 async def process_user_events(stream: faust.StreamT) -> None:
     await handle_each(
         stream, handle, "users", failures, partial(priorities.turn, "user"), settings.topics.in_flight["user"],
+        database,
     )

@@ -145,6 +145,7 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, ur
             "STREAMS_TOPICS__DEAD_LETTERS": settings.topics.dead_letters,
             "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_DATABASE__URL": url,
             "STREAMS_SMTP__PORT": str(smtp.port), "STREAMS_STATE__DATA_DIR": str(home / prefix),
+            "STREAMS_TOPICS__IN_FLIGHT": '{"email": 8}',
         }
         worker = WorkerProcess(env, home / f"{prefix}.log", free_port())
         worker.start()

@@ -8,6 +8,7 @@ again later, or to the dead-letter topic when its error is permanent or its atte
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import traceback
@@ -19,6 +20,8 @@ import faust
 from faust.types import EventT
 
 from streams import metrics
+from streams.acks import InOrderAcks
+from streams.db.outage import OutageGate, is_outage
 from streams.errors import PermanentError
 from streams.events import Event, UndecodableEvent
 from streams.lanes import Lanes
@@ -37,6 +40,9 @@ Turn = Callable[[], AbstractAsyncContextManager[None]]
 
 #: How long a stopping agent lets the events in flight finish.
 STOP_GRACE_S = 10.0
+#: How often one event may wait out a database outage and run again before it takes the retry path
+#: (an error that looks like an outage while the database answers is the event's own).
+OUTAGE_HOLDS = 5
 
 #: Kafka headers are small; the end of a traceback names the failing line.
 TRACEBACK_CHARS = 8000
@@ -115,36 +121,48 @@ def describe(value: object) -> str:
 
 async def handle_each(
     stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn, in_flight: int,
+    database: OutageGate,
 ) -> None:
     """Hand every event meant for ``agent`` to ``handle`` in its priority turn, up to ``in_flight`` events at
-    once (one key's in order); route each failure aside and go on. An event is acknowledged when done."""
-    lanes = Lanes(in_flight)
+    once (one key's in order); route each failure aside and go on. An event is acknowledged once it and
+    every earlier event of its partition are done."""
+    lanes, acks = Lanes(in_flight), InOrderAcks()
+    run = partial(handle_one, handle=handle, agent=agent, failures=failures, turn=turn, database=database)
     try:
         async for event in stream.noack().events():
+            done = acks.received(event)
             if meant_for(read_headers(event.headers), agent):
-                await lanes.start(event.message.key, partial(handle_one, event, handle, agent, failures, turn))
+                await lanes.start(event.message.key, partial(run, event, done))
             else:
-                event.ack()
+                done()
         await lanes.drain()
     except asyncio.CancelledError:
         await lanes.stop(STOP_GRACE_S)
         raise
 
 
-async def handle_one(event: EventT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn) -> None:
+async def handle_one(
+    event: EventT, done: Callable[[], None], handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
+    database: OutageGate,
+) -> None:
+    """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``)."""
     value = event.value
     topic = event.message.topic
     async with turn():
         started = time.perf_counter()
-        try:
-            if isinstance(value, UndecodableEvent):
-                raise UndecodableEventError(value.reason)
-            await handle(value)
-        except Exception as exc:
-            metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
-            await failures.failed(agent, event, exc)
-        else:
-            metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
-        finally:
-            metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
-    event.ack()
+        for holds in itertools.count(1):
+            try:
+                if isinstance(value, UndecodableEvent):
+                    raise UndecodableEventError(value.reason)
+                await handle(value)
+            except Exception as exc:
+                if is_outage(exc) and holds <= OUTAGE_HOLDS:
+                    await database.wait_until_reachable(exc)
+                    continue
+                metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
+                await failures.failed(agent, event, exc)
+            else:
+                metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
+            break
+        metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
+    done()

@@ -14,6 +14,7 @@ from streams.changelog_flush import commit_changelogs_with_offsets
 from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
+from streams.db.outage import OutageGate
 from streams.errors import ConfigurationError
 from streams.flow_control import pause_topics_on_full_buffers
 from streams.kafka_clients import faust_credentials
@@ -80,8 +81,8 @@ topics: EventTopics = declare_event_topics(app, settings.topics)
 retry_topics: RetryTopics = declare_retry_topics(app, settings.topics, settings.retry)
 failures = FailureRouter(app, RetryPolicy.from_settings(settings.retry), retry_topics)
 #: Every family handler that may run at once, plus the dead-letter agent, the periodic jobs and the web view.
-sessions: async_sessionmaker[AsyncSession] = session_factory(
-    async_engine(settings.database.url, sum(settings.topics.in_flight.values()) + 3)
-)
+engine = async_engine(settings.database.url, sum(settings.topics.in_flight.values()) + 3)
+sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+database = OutageGate(engine)
 mailer = Mailer(settings.smtp)
 priorities = PriorityGate({family: settings.topics.weight(family) for family in FAMILIES})

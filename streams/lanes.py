@@ -5,8 +5,8 @@ the events of a partition strictly one at a time leaves the worker idle through 
 puts a failing event's attempt in front of every healthy event behind it. Lanes start up to
 ``limit`` handlers at once; an event waits only for the events of its own key that came before
 it (Kafka keys are the entity an event is about, so a user's follow and unfollow still apply in
-order). The caller acknowledges an event when its handler is done, so its offset is committed
-only then, whatever order the handlers finish in.
+order). Handlers finish out of order; the caller acknowledges their events in offset order
+(``streams.acks``), so a commit never passes an event still in flight.
 """
 
 from __future__ import annotations

@@ -35,11 +35,19 @@ class PostgresServer:
 
     def start(self) -> None:
         self.pg("initdb", "-D", str(self.data / "db"), "-U", "streams", "--auth=trust", "-E", "UTF8")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the data it has."""
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data} -c fsync=off -c full_page_writes=off"
         self.pg("pg_ctl", "-D", str(self.data / "db"), "-l", str(self.data / "server.log"), "-o", options, "-w", "start")
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, closing every connection, and keep its data."""
         self.pg("pg_ctl", "-D", str(self.data / "db"), "-m", "fast", "-w", "stop")
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.data, ignore_errors=True)
 
     def new_database(self) -> str:

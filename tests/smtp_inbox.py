@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 import time
 from email import message_from_bytes
 from email.message import Message
@@ -47,6 +48,11 @@ class Inbox:
     def to(self, recipient: str) -> list[Message]:
         with self._lock:
             return [message for message in self.messages if message["To"] == recipient]
+
+    def recipients(self) -> Counter[str]:
+        """Messages received per recipient."""
+        with self._lock:
+            return Counter(message["To"] for message in self.messages)
 
     def wait_for(self, count: int, timeout: float = 60.0) -> list[Message]:
         deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""Lanes: several handlers at once, one key's in order; the scheduling alone, on an asyncio loop."""
+"""Lanes and in-order acknowledgements: several handlers at once, one key's in order, commits never past one in flight."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from streams.acks import InOrderAcks
 from streams.lanes import Lanes
 
 
@@ -107,3 +108,32 @@ def test_stopping_lets_short_handlers_finish_and_cancels_the_rest() -> None:
     assert ("end", "quick", 0) in recorder.log
     assert ("end", "slow", 1) not in recorder.log
     assert took < 5
+
+
+class FakeEvent:
+    """Just enough of a Faust event for InOrderAcks: its partition, and whether it was acknowledged."""
+
+    def __init__(self, partition: int, offset: int, acked: list[tuple[int, int]]) -> None:
+        self.message = type("Message", (), {"tp": ("topic", partition), "offset": offset})()
+        self.acked = acked
+
+    def ack(self) -> bool:
+        self.acked.append((self.message.tp[1], self.message.offset))
+        return True
+
+
+def test_acknowledgements_follow_offset_order_per_partition_whatever_order_events_finish_in() -> None:
+    acked: list[tuple[int, int]] = []
+    acks = InOrderAcks()
+    done = {(p, o): acks.received(FakeEvent(p, o, acked)) for o in range(4) for p in (0, 1)}
+    done[(0, 2)]()
+    done[(0, 1)]()
+    done[(1, 0)]()
+    assert acked == [(1, 0)], "offset 0 of partition 0 is still in flight, so 1 and 2 wait"
+    done[(0, 0)]()
+    assert acked == [(1, 0), (0, 0), (0, 1), (0, 2)]
+    done[(1, 3)]()
+    done[(0, 3)]()
+    done[(1, 1)]()
+    done[(1, 2)]()
+    assert acked == [(1, 0), (0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
