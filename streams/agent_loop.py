@@ -106,17 +106,18 @@ def log_fields(event: EventT, agent: str, attempt: int) -> dict[str, object]:
     """Fields for a log line about ``event``: its id and where it came from."""
     message, value = event.message, event.value
     return {
-        "event_id": None if isinstance(value, UndecodableEvent) else str(value.id),
+        "event_id": str(value.id) if isinstance(value, Event) else None,
         "event_type": type(value).__name__, "topic": message.topic, "partition": message.partition,
         "offset": message.offset, "agent": agent, "attempt": attempt,
     }
 
 
 def describe(value: object) -> str:
-    """How log lines name an event: its id and type, or what could not be read."""
-    if isinstance(value, UndecodableEvent):
-        return f"undecodable event bytes={len(value.payload)}"
-    return f"event id={value.id} type={type(value).__name__}"
+    """How log lines name an event: its id and type, or the size of what could not be read."""
+    if isinstance(value, Event):
+        return f"event id={value.id} type={type(value).__name__}"
+    payload = value.payload if isinstance(value, UndecodableEvent) else value or b""
+    return f"undecodable event bytes={len(payload)}"
 
 
 async def handle_each(

@@ -7,6 +7,10 @@ agents that see those events send the steps they cause, keyed by user id, to the
 table from the user's own partition. Who follows whom is kept here too, per follower, so a
 repeated follow or an unfollow of someone not followed changes nothing.
 
+The topic is open to any producer, so it is read as bytes: a record that is not a change (bad
+JSON, wrong field types, a key that is not UTF-8) goes to the dead-letter topic whole instead of
+stopping the agent.
+
 Every step names the source partition and offset of the event behind it, and each user's record
 keeps the last offset applied per source partition: a step sent again (its batch was folded
 again after a rebalance or a crash) is recognised and skipped, however the events were batched.
@@ -21,7 +25,8 @@ import faust
 from faust.types import TP
 
 from streams import metrics
-from streams.app import app, priorities, settings, topics
+from streams.agent_loop import UndecodableEventError
+from streams.app import app, failures, priorities, settings, topics
 from streams.batching import writes_for
 from streams.events import FollowChange, UserFollowed
 from streams.retry import meant_for, read_headers
@@ -50,6 +55,20 @@ class UserStatsChange(faust.Record, serializer="json", include_metadata=False):
     @classmethod
     def of(cls, source: TP, steps: Iterable[Step]) -> UserStatsChange:
         return cls(source=f"{source.topic}:{source.partition}", steps=[list(step) for step in steps])
+
+    @classmethod
+    def read(cls, key: bytes | None, payload: bytes | None) -> tuple[str, str, list[Step]]:
+        """The user id, source and steps of a record, or UndecodableEventError naming what is wrong."""
+        try:
+            user_id = (key or b"").decode()
+            change = cls.loads(payload or b"", serializer="json")
+            steps = [Step(*step) for step in change.steps]
+            numbers = [number for step in steps for number in step]
+        except Exception as exc:
+            raise UndecodableEventError(f"not a user statistics change: {type(exc).__name__}: {exc}") from exc
+        if not user_id or not isinstance(change.source, str) or not all(type(n) is int for n in numbers):
+            raise UndecodableEventError("not a user statistics change: a user id, a source and integer steps are needed")
+        return user_id, change.source, steps
 
 
 class UserStats(faust.Record, serializer="json", include_metadata=False):
@@ -91,9 +110,8 @@ class FollowEdge(faust.Record, serializer="json", include_metadata=False):
 
 user_stats_changes = app.topic(
     settings.topics.user_stats_changes,
-    key_type=str,
     key_serializer="raw",
-    value_type=UserStatsChange,
+    value_serializer="raw",
     partitions=settings.topics.partitions,
     replicas=settings.topics.replication_factor,
     internal=True,
@@ -121,7 +139,8 @@ follows = app.Table(
 async def send_steps(source: TP, steps: dict[str, list[Step]]) -> None:
     """Send each user's steps, keyed by user id, in the transaction of the partition they came from."""
     for user_id, user_steps in steps.items():
-        await send_for(app, source, user_stats_changes, user_id, UserStatsChange.of(source, user_steps))
+        change = UserStatsChange.of(source, user_steps)
+        await send_for(app, source, user_stats_changes, user_id.encode(), change.dumps(serializer="json"))
 
 
 def follow_key(follower: str, followed: str) -> str:
@@ -172,9 +191,13 @@ async def fold_user_stats(stream: faust.StreamT) -> None:
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         updated: dict[str, UserStats] = {}
         for event in batch:
-            change: UserStatsChange = event.value
-            current = updated.get(event.key) or user_stats[event.key]
-            updated[event.key] = current.apply(change.source, (Step(*step) for step in change.steps))
+            try:
+                user_id, source, steps = UserStatsChange.read(event.message.key, event.message.value)
+            except UndecodableEventError as error:
+                await failures.failed(AGENT, event, error)
+                continue
+            current = updated.get(user_id) or user_stats[user_id]
+            updated[user_id] = current.apply(source, steps)
         with metrics.batch_handled(batch, AGENT), writes_for(batch):
             for user_id, stats in updated.items():
                 user_stats[user_id] = stats

@@ -1,0 +1,83 @@
+"""Workers killed, leaving and joining mid-stream: every event processed once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+
+from streams.producer import EventProducer
+from tests.databases import seed_users
+from tests.reliability.workload import Workload, progress, users_handled, wait_for_everything
+
+pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(900)]
+
+#: 100,000 events: 3,000 signups (a user row, a profile, a welcome email, a count each) among 97,000 post views.
+WORKLOAD = Workload(users=3_000, posts=97, views_each=1_000)
+
+
+def publish(namespace, workload: Workload) -> None:
+    with EventProducer(namespace.settings()) as producer:
+        producer.publish_many(workload.events(), batch_size=5_000)
+
+
+def wait_for(reached: Callable[[], bool], alive: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert alive(), f"a worker died before {what}"
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f}s"
+        time.sleep(0.2)
+
+
+def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
+    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
+    assert figures["processed"] == figures["sent"], figures
+    assert figures["dead_letters"] == 0, figures
+
+
+def test_a_worker_killed_mid_stream_and_restarted_processes_every_event_once(
+    namespace, start_worker, postgres_server, smtp_server, tmp_path, report,
+) -> None:
+    database = postgres_server.new_database()
+    seed_users(database)
+    publish(namespace, WORKLOAD)
+    env = {"STREAMS_DATABASE__URL": database, "STREAMS_SMTP__PORT": str(smtp_server.port)}
+    worker = start_worker(**env)
+    wait_for(lambda: progress(worker) >= WORKLOAD.users // 3, worker.alive, 240, "a third of the signups counted")
+    counted = progress(worker)
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait()
+    assert 0 < counted < WORKLOAD.users, "the worker was to be killed in the middle of the signups"
+
+    restarted = start_worker(STREAMS_STATE__DATA_DIR=str(tmp_path / "worker0"), **env)
+    ledger = wait_for_everything(WORKLOAD, restarted, database, smtp_server.inbox, 420, restarted.alive)
+    figures = ledger.figures(WORKLOAD)
+    report({**figures, "signups_counted_before_the_kill": counted})
+    assert_nothing_lost_or_doubled(figures)
+
+
+def test_workers_joining_and_leaving_mid_stream_process_every_event_once(
+    namespace, start_worker, postgres_server, smtp_server, report,
+) -> None:
+    database = postgres_server.new_database()
+    seed_users(database)
+    publish(namespace, WORKLOAD)
+    env = {"STREAMS_DATABASE__URL": database, "STREAMS_SMTP__PORT": str(smtp_server.port)}
+    first = start_worker(**env)
+    wait_for(lambda: users_handled(database) >= WORKLOAD.users // 4, first.alive, 300, "a quarter of the users")
+    second = start_worker(**env)
+    joined_at = users_handled(database)
+    wait_for(lambda: users_handled(database) >= WORKLOAD.users // 2, second.alive, 300, "half of the users")
+    left_at = users_handled(database)
+    assert first.stop() == 0, f"the leaving worker did not stop cleanly; see {first.log_file}"
+    third = start_worker(**env)
+    assert left_at < WORKLOAD.users, "the first worker was to leave in the middle of the signups"
+
+    ledger = wait_for_everything(
+        WORKLOAD, second, database, smtp_server.inbox, 420, lambda: second.alive() and third.alive(),
+    )
+    figures = ledger.figures(WORKLOAD)
+    report({**figures, "users_when_the_second_joined": joined_at, "users_when_the_first_left": left_at})
+    assert_nothing_lost_or_doubled(figures)
