@@ -25,7 +25,7 @@ from streams.priorities import PriorityGate, fetch_in_priority_order
 from streams.relay import Relay, relay_forever
 from streams.retry import RetryPolicy
 from streams.settings import Settings, load_settings
-from streams.stream_resume import refetch_after_recovery
+from streams.stream_resume import resume_streams_after_recovery
 from streams.topics import FAMILIES, EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
 from streams.worker_startup import install_startup_checks
 
@@ -33,7 +33,7 @@ from streams.worker_startup import install_startup_checks
 def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     register_faust_codec(codec)
     fix_changelog_offsets()
-    refetch_after_recovery()
+    resume_streams_after_recovery()
     commit_changelogs_with_offsets()
     fetch_in_priority_order({settings.topics.for_family(family): settings.topics.weight(family) for family in FAMILIES})
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression

@@ -1,16 +1,13 @@
-"""After a recovery, stream partitions start again from their committed offsets, and nothing
-fetched on the way is lost.
+"""After a recovery, stream partitions are fetched again only once the agents' buffers are emptied.
 
 faust-streaming 0.15 ends a recovery (at start and after every rebalance) by resuming the stream
 partitions, seeking them to their committed offsets and only then resuming flow control, which
-empties every agent's buffer. Records fetched in between are dropped from the buffers while the
-consumer's position has moved past them, and a partition with no committed offset is not sought
-at all. An agent that had not taken them yet never sees them (a worker restarted mid-stream lost
-hundreds of signups this way, while the table agents beside it, quicker to take theirs, counted
-them), and the partition's commits stop at the first one. So once the buffers are emptied, every
-stream partition is sought again: to its committed offset, or to the start of the partition when
-none is committed. What an agent had already taken arrives twice; the handlers and the tables
-recognise a repeated offset.
+empties every agent's buffer. Records fetched in between were dropped from the buffers while the
+consumer's position moved past them: an agent that had not taken them yet never saw them, and a
+table agent that had taken some saw a gap. A worker restarted mid-stream lost hundreds of
+signups (the users agent) and single post views (the engagement table) this way. Here the
+stream partitions stay paused through that end of recovery and are resumed after it, from the
+positions its seek set, with the buffers already empty.
 """
 
 from __future__ import annotations
@@ -19,35 +16,31 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 Resume = Callable[[Recovery, int], Awaitable[None]]
 
 
-async def seek_streams_again(recovery: Recovery) -> None:
-    consumer = recovery.app.consumer
-    streams = [tp for tp in consumer.assignment() if not recovery._is_changelog_tp(tp)]
-    if not streams:
-        return
-    await consumer.perform_seek()
-    never_committed = [tp for tp in streams if not consumer._committed_offset.get(tp)]
-    if never_committed and recovery.app.conf.consumer_auto_offset_reset == "earliest":
-        await consumer.seek_wait(await consumer.earliest_offsets(*never_committed))
-
-
-def seeking_again(resume: Resume) -> Resume:
+def resuming_streams_last(resume: Resume) -> Resume:
     @wraps(resume)
-    async def resume_then_seek(self: Recovery, generation_id: int = 0) -> None:
-        await resume(self, generation_id)
-        if self.completed.is_set() and self.app.consumer_generation_id == generation_id:
-            await seek_streams_again(self)
+    async def resume_streams_last(self: Recovery, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        held: set[TP] = set()
+        consumer.resume_partitions = held.update
+        try:
+            await resume(self, generation_id)
+        finally:
+            del consumer.resume_partitions
+        if held and self.app.consumer_generation_id == generation_id:
+            consumer.resume_partitions(held)
 
-    resume_then_seek.seeks_again = True  # type: ignore[attr-defined]
-    return resume_then_seek
+    resume_streams_last.resumes_streams_last = True  # type: ignore[attr-defined]
+    return resume_streams_last
 
 
-def refetch_after_recovery() -> None:
+def resume_streams_after_recovery() -> None:
     """Patch Faust's recovery once, however many apps are created."""
-    if getattr(Recovery.on_recovery_completed, "seeks_again", False):
+    if getattr(Recovery.on_recovery_completed, "resumes_streams_last", False):
         return
-    Recovery._resume_streams = seeking_again(Recovery._resume_streams)
-    Recovery.on_recovery_completed = seeking_again(Recovery.on_recovery_completed)
+    Recovery._resume_streams = resuming_streams_last(Recovery._resume_streams)
+    Recovery.on_recovery_completed = resuming_streams_last(Recovery.on_recovery_completed)
