@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -29,50 +30,50 @@ def wait_until_published(publisher: SteadyPublisher, count: int) -> None:
         time.sleep(0.05)
 
 
+def through_an_outage(
+    namespace: Namespace, start_worker, postgres_server, smtp_server, stop: Callable[[], object],
+    start: Callable[[], object],
+) -> tuple[dict[str, int], int]:
+    """Publish the workload steadily, ``stop`` something a quarter of the way in and ``start`` it again
+    ``OUTAGE_S`` later; the ledger's figures once everything is through, and what was published at the stop."""
+    database = postgres_server.new_database()
+    seed_users(database)
+    worker = start_worker(**namespace.env, STREAMS_DATABASE__URL=database, STREAMS_SMTP__PORT=str(smtp_server.port))
+    publisher = SteadyPublisher(namespace.settings(), WORKLOAD, RATE)
+    publisher.start()
+    wait_until_published(publisher, WORKLOAD.size // 4)
+    stop()
+    try:
+        stopped_at = publisher.published
+        time.sleep(OUTAGE_S)
+    finally:
+        start()
+    publisher.join(timeout=300)
+    ledger = wait_for_everything(WORKLOAD, worker, database, smtp_server.inbox, 300, worker.alive)
+    assert worker.alive(), f"the worker stopped; see {worker.log_file}"
+    return ledger.figures(WORKLOAD), stopped_at
+
+
 def test_a_broker_stopped_for_ten_seconds_mid_stream_loses_nothing(
     start_worker, postgres_server, smtp_server, tmp_path, report,
 ) -> None:
     broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
     namespace = Namespace("outage", broker.start())
     try:
-        database = postgres_server.new_database()
-        seed_users(database)
-        worker = start_worker(**namespace.env, STREAMS_DATABASE__URL=database, STREAMS_SMTP__PORT=str(smtp_server.port))
-        publisher = SteadyPublisher(namespace.settings(), WORKLOAD, RATE)
-        publisher.start()
-        wait_until_published(publisher, WORKLOAD.size // 4)
-        broker.stop()
-        stopped_at = publisher.published
-        time.sleep(OUTAGE_S)
-        broker.start()
-        publisher.join(timeout=300)
-        ledger = wait_for_everything(WORKLOAD, worker, database, smtp_server.inbox, 300, worker.alive)
-        figures = ledger.figures(WORKLOAD)
-        report({**figures, "published_when_the_broker_stopped": stopped_at})
-        assert worker.alive(), f"the worker stopped; see {worker.log_file}"
-        assert_nothing_lost_or_doubled(figures)
+        figures, stopped_at = through_an_outage(
+            namespace, start_worker, postgres_server, smtp_server, broker.stop, broker.start,
+        )
     finally:
         broker.stop()
+    report({**figures, "published_when_the_broker_stopped": stopped_at})
+    assert_nothing_lost_or_doubled(figures)
 
 
 def test_a_database_gone_for_ten_seconds_mid_stream_loses_nothing(
     namespace, start_worker, postgres_server, smtp_server, report,
 ) -> None:
-    database = postgres_server.new_database()
-    seed_users(database)
-    worker = start_worker(STREAMS_DATABASE__URL=database, STREAMS_SMTP__PORT=str(smtp_server.port))
-    publisher = SteadyPublisher(namespace.settings(), WORKLOAD, RATE)
-    publisher.start()
-    wait_until_published(publisher, WORKLOAD.size // 4)
-    postgres_server.halt()
-    try:
-        halted_at = publisher.published
-        time.sleep(OUTAGE_S)
-    finally:
-        postgres_server.resume()
-    publisher.join(timeout=300)
-    ledger = wait_for_everything(WORKLOAD, worker, database, smtp_server.inbox, 300, worker.alive)
-    figures = ledger.figures(WORKLOAD)
-    report({**figures, "published_when_the_database_stopped": halted_at})
-    assert worker.alive(), f"the worker stopped; see {worker.log_file}"
+    figures, stopped_at = through_an_outage(
+        namespace, start_worker, postgres_server, smtp_server, postgres_server.halt, postgres_server.resume,
+    )
+    report({**figures, "published_when_the_database_stopped": stopped_at})
     assert_nothing_lost_or_doubled(figures)

@@ -16,11 +16,18 @@ pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(90
 
 #: 100,000 events: 3,000 signups (a user row, a profile, a welcome email, a count each) among 97,000 post views.
 WORKLOAD = Workload(users=3_000, posts=97, views_each=1_000)
+#: A leaving worker waits for its agents before it lets its partitions go; after this it is killed,
+#: as a service manager would.
+STOP_TIMEOUT_S = 120.0
 
 
-def publish(namespace, workload: Workload) -> None:
+def published_workload(namespace, postgres_server, smtp_server) -> tuple[str, dict[str, str]]:
+    """A fresh database, the whole workload published, and the settings a worker needs for both."""
+    database = postgres_server.new_database()
+    seed_users(database)
     with EventProducer(namespace.settings()) as producer:
-        producer.publish_many(workload.events(), batch_size=5_000)
+        producer.publish_many(WORKLOAD.events(), batch_size=5_000)
+    return database, {"STREAMS_DATABASE__URL": database, "STREAMS_SMTP__PORT": str(smtp_server.port)}
 
 
 def wait_for(reached: Callable[[], bool], alive: Callable[[], bool], timeout: float, what: str) -> None:
@@ -40,10 +47,7 @@ def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
 def test_a_worker_killed_mid_stream_and_restarted_processes_every_event_once(
     namespace, start_worker, postgres_server, smtp_server, tmp_path, report,
 ) -> None:
-    database = postgres_server.new_database()
-    seed_users(database)
-    publish(namespace, WORKLOAD)
-    env = {"STREAMS_DATABASE__URL": database, "STREAMS_SMTP__PORT": str(smtp_server.port)}
+    database, env = published_workload(namespace, postgres_server, smtp_server)
     worker = start_worker(**env)
     wait_for(lambda: progress(worker) >= WORKLOAD.users // 3, worker.alive, 240, "a third of the signups counted")
     counted = progress(worker)
@@ -61,17 +65,16 @@ def test_a_worker_killed_mid_stream_and_restarted_processes_every_event_once(
 def test_workers_joining_and_leaving_mid_stream_process_every_event_once(
     namespace, start_worker, postgres_server, smtp_server, report,
 ) -> None:
-    database = postgres_server.new_database()
-    seed_users(database)
-    publish(namespace, WORKLOAD)
-    env = {"STREAMS_DATABASE__URL": database, "STREAMS_SMTP__PORT": str(smtp_server.port)}
+    database, env = published_workload(namespace, postgres_server, smtp_server)
     first = start_worker(**env)
     wait_for(lambda: users_handled(database) >= WORKLOAD.users // 4, first.alive, 300, "a quarter of the users")
     second = start_worker(**env)
     joined_at = users_handled(database)
     wait_for(lambda: users_handled(database) >= WORKLOAD.users // 2, second.alive, 300, "half of the users")
     left_at = users_handled(database)
-    assert first.stop() == 0, f"the leaving worker did not stop cleanly; see {first.log_file}"
+    stopping = time.monotonic()
+    exit_code = first.stop(timeout=STOP_TIMEOUT_S)
+    stop_seconds = round(time.monotonic() - stopping)
     third = start_worker(**env)
     assert left_at < WORKLOAD.users, "the first worker was to leave in the middle of the signups"
 
@@ -79,5 +82,6 @@ def test_workers_joining_and_leaving_mid_stream_process_every_event_once(
         WORKLOAD, second, database, smtp_server.inbox, 420, lambda: second.alive() and third.alive(),
     )
     figures = ledger.figures(WORKLOAD)
-    report({**figures, "users_when_the_second_joined": joined_at, "users_when_the_first_left": left_at})
+    report({**figures, "users_when_the_second_joined": joined_at, "users_when_the_first_left": left_at,
+            "seconds_the_first_took_to_stop": stop_seconds, "its_exit_code": exit_code})
     assert_nothing_lost_or_doubled(figures)

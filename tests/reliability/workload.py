@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import urllib.error
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,10 +85,20 @@ class Ledger:
         }
 
 
+def views_of(worker: WorkerProcess, post_id: str) -> int:
+    """A post's views as the cluster reports them; 0 for a post it has no record of (404)."""
+    try:
+        return worker.get(f"/posts/{post_id}/engagement").get("views", 0)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return 0
+        raise
+
+
 def read_ledger(workload: Workload, worker: WorkerProcess, database_url: str, inbox: Inbox) -> Ledger:
     ledger = Ledger(sent=workload.size)
     ledger.signups_counted = worker.get("/signups")["total"]
-    ledger.views = {f"post{p}": worker.get(f"/posts/post{p}/engagement").get("views", 0) for p in range(workload.posts)}
+    ledger.views = {f"post{p}": views_of(worker, f"post{p}") for p in range(workload.posts)}
     engine = sync_engine(database_url)
     try:
         with Session(engine) as session:
@@ -120,7 +131,9 @@ def wait_for_everything(
         assert alive(), "a worker died; see its log"
         try:
             figures = read_ledger(workload, worker, database_url, inbox).figures(workload)
-        except OSError:
+        except OSError as error:
+            print(f"{time.strftime('%H:%M:%S')} the worker did not answer: {error}", flush=True)
+            time.sleep(1.0)
             continue
         print(f"{time.strftime('%H:%M:%S')} {figures}", flush=True)
         if figures["lost"] == 0:
