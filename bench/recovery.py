@@ -40,6 +40,16 @@ def health(worker: WorkerProcess) -> dict:
         return json.loads(error.read())
 
 
+def wait_caught_up(worker: WorkerProcess, topic: str, timeout: float = 3600) -> None:
+    """Wait until the worker's group has committed every event of ``topic`` (lag 0 in /health)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if health(worker).get("topics", {}).get(topic, {}).get("lag") == 0:
+            return
+        time.sleep(1)
+    raise SystemExit(f"the worker did not catch up with {topic} within {timeout:.0f}s; see {worker.log_file}")
+
+
 def wait_ready(worker: WorkerProcess, keys: int, started: float, timeout: float = 1800) -> float:
     """Seconds from ``started`` until every table is ready and the worker holds its partitions."""
     deadline = time.monotonic() + timeout
@@ -80,17 +90,13 @@ def main() -> None:
                 producer.publish_many((PostViewed.new(post_id=f"post{n}", user_id="u") for n in range(args.keys)), 10_000)
             worker = WorkerProcess(env, home / "worker.log", free_port())
             started = time.monotonic()
-            worker.start(timeout=120)
-            deadline = time.monotonic() + 3600
-            while time.monotonic() < deadline:
-                body = health(worker)
-                lag = body.get("topics", {}).get(namespace.settings().topics.post_events, {}).get("lag")
-                if lag == 0:
-                    break
-                time.sleep(1)
-            built = time.monotonic() - started
+            try:
+                worker.start(timeout=120)
+                wait_caught_up(worker, namespace.settings().topics.post_events)
+                built = time.monotonic() - started
+            finally:
+                worker.stop(timeout=120)
             print(f"built {args.keys:,} keys in {built:.0f}s ({args.keys / built:,.0f} keys/s)")
-            worker.stop(timeout=120)
 
             runs: dict[str, list[float]] = {"warm": [], "cold": []}
             top_s: list[float] = []

@@ -16,39 +16,55 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
-from fastavro import schemaless_reader
 
+from bench.peers.single_object import read_single_object, signup_day
+from bench.workers import bench_worker
 from streams.demo import demo_signups
 from streams.devkafka import LocalBroker
+from streams.events import UserCreated
 from streams.producer import EventProducer
 from streams.schemas import SchemaStore
 from streams.settings import load_settings
-from streams.worker_process import WorkerProcess
 from tests.conftest import JARS_CACHE, free_port
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def produce(bootstrap: str, topic: str, events: int, partitions: int) -> float:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def signup_events(count: int) -> list[UserCreated]:
+    """The benchmarks' signups: spread over 30 UTC days, the same mix of days every run."""
+    return demo_signups(count, days=30, rng=random.Random(1))
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+
+
+def produce(bootstrap: str, topic: str, signups: list[UserCreated], partitions: int) -> float:
+    """Publish ``signups`` to a new topic with the project's producer; returns events per second."""
+    create_topic(bootstrap, topic, partitions)
     settings = load_settings(kafka={"brokers": bootstrap}, topics={"user_events": topic})
-    signups = demo_signups(events, days=30, rng=random.Random(1))
     started = time.perf_counter()
     with EventProducer(settings) as producer:
         for event in signups:
             producer.publish(event)
-    return events / (time.perf_counter() - started)
+    return len(signups) / (time.perf_counter() - started)
+
+
+def writer_schemas(store: SchemaStore) -> dict[bytes, dict[str, Any]]:
+    """Every current schema's parsed form by its fingerprint, as read_single_object wants them."""
+    schemas = [store.by_name(name) for name in store.names()]
+    return {schema.fingerprint: schema.parsed for schema in schemas}
 
 
 def raw_loop(bootstrap: str, topic: str, events: int) -> float:
     """The practical Python ceiling: batch consume, fastavro decode, a dict update, commit."""
-    store = SchemaStore()
+    writers = writer_schemas(SchemaStore())
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
          "enable.auto.commit": False}
@@ -62,12 +78,7 @@ def raw_loop(bootstrap: str, topic: str, events: int) -> float:
         if started is None and batch:
             started = time.perf_counter()
         for message in batch:
-            payload = message.value()
-            writer = store.by_fingerprint(payload[2:10])
-            body = BytesIO(payload)
-            body.seek(10)
-            record = schemaless_reader(body, writer.parsed, None)
-            per_day[record["envelope"]["created_at"].date().isoformat()] += 1
+            per_day[signup_day(read_single_object(message.value(), writers))] += 1
         seen += len(batch)
         if batch:
             consumer.commit(asynchronous=True)
@@ -76,19 +87,23 @@ def raw_loop(bootstrap: str, topic: str, events: int) -> float:
     return events / elapsed
 
 
-def streams_worker(bootstrap: str, topic: str, events: int, home: Path, partitions: int) -> float:
-    """The real worker: from its first counted event to the last, as the web view reports them."""
+def streams_worker(bootstrap: str, topic: str, events: int, home: Path, partitions: int, stall: float = 300.0) -> float:
+    """The real worker: from its first counted event to the last, as the web view reports them.
+
+    It gets a database of its own, so its side effects (users, welcome emails) start afresh each run.
+    """
+    group = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
         "STREAMS_KAFKA__BROKERS": bootstrap,
-        "STREAMS_KAFKA__GROUP_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "STREAMS_KAFKA__GROUP_ID": group,
         "STREAMS_TOPICS__USER_EVENTS": topic,
         "STREAMS_TOPICS__PARTITIONS": str(partitions),
-        "STREAMS_STATE__DATA_DIR": str(home / uuid.uuid4().hex),
     }
-    worker = WorkerProcess(env, home / "worker.log", free_port())
+    worker = bench_worker(env, home, group)
     worker.start()
     try:
         first_count, first_at = 0, None
+        last_total, moved_at = 0, time.monotonic()
         while True:
             total = worker.get("/signups")["total"]
             now = time.perf_counter()
@@ -96,6 +111,11 @@ def streams_worker(bootstrap: str, topic: str, events: int, home: Path, partitio
                 first_count, first_at = total, now
             if total >= events:
                 return (total - first_count) / (now - first_at)
+            if total != last_total:
+                last_total, moved_at = total, time.monotonic()
+            elif time.monotonic() - moved_at > stall:
+                raise SystemExit(f"the worker counted nothing for {stall:.0f}s, at {total} of {events}; "
+                                 f"see {worker.log_file}")
             time.sleep(0.05)
     finally:
         worker.stop()
@@ -114,7 +134,7 @@ def main() -> None:
         bootstrap = broker.start()
         try:
             topic = f"bench-{uuid.uuid4().hex[:8]}"
-            producer_rate = produce(bootstrap, topic, args.events, args.partitions)
+            producer_rate = produce(bootstrap, topic, signup_events(args.events), args.partitions)
             raw_loop(bootstrap, topic, args.events)
             runs: dict[str, list[float]] = {"raw confluent-kafka + fastavro": [], "streams worker": []}
             for _ in range(args.repeat):
