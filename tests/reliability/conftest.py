@@ -18,6 +18,11 @@ def report(request: pytest.FixtureRequest) -> Callable[[dict[str, int]], None]:
     return record
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault tests run last, so the load they leave behind does not skew the timing of the others."""
+    items.sort(key=lambda item: item.get_closest_marker("reliability") is not None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not FIGURES:
         return
