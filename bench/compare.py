@@ -131,6 +131,13 @@ def rate_row(name: str, line: dict[str, Any]) -> str:
     return f"| {name} | {line['median']:,.0f} | {line['min']:,.0f}..{line['max']:,.0f} | {ratio} |"
 
 
+def print_rates(title: str, contender: str, versus: str, lines: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{title} (ev/s):")
+    print(f"| {contender} | median ev/s | runs (min..max) | {versus} |\n|---|---|---|---|")
+    for name, line in lines.items():
+        print(rate_row(name, line))
+
+
 def ms(value: float, lower_bound: bool) -> str:
     return f"{'>= ' if lower_bound else ''}{value:,.0f} ms"
 
@@ -138,19 +145,15 @@ def ms(value: float, lower_bound: bool) -> str:
 def print_table(results: dict[str, Any]) -> None:
     if "throughput" in results:
         part = results["throughput"]
-        print(f"\nsignup counting, {part['events']:,} UserCreated events, {part['partitions']} partitions (ev/s):")
-        print("| pipeline | median ev/s | runs (min..max) | vs (a) |\n|---|---|---|---|")
-        for name, line in part["pipelines"].items():
-            print(rate_row(name, line))
+        print_rates(f"signup counting, {part['events']:,} UserCreated events, {part['partitions']} partitions",
+                    "pipeline", "vs (a)", part["pipelines"])
         goals = part["goals"]
         print(f"goal (d) >= 60% of (a): {'met' if goals['worker_at_least_60pct_of_raw'] else 'NOT met'}; "
               f"(d) ahead of (b): {'met' if goals['worker_ahead_of_quix'] else 'NOT met'}")
     if "producer" in results:
         part = results["producer"]
-        print(f"\nproducing {part['events']:,} Avro UserCreated events to {part['partitions']} partitions (ev/s):")
-        print("| producer | median ev/s | runs (min..max) | vs raw |\n|---|---|---|---|")
-        for name, line in part["producers"].items():
-            print(rate_row(name, line))
+        print_rates(f"producing {part['events']:,} Avro UserCreated events to {part['partitions']} partitions",
+                    "producer", "vs raw", part["producers"])
         goals = [f"{name} {'met' if met else 'NOT met'}"
                  for name, met in part["goal_90pct"].items() if name != producer_throughput.RAW]
         print(f"goal >= 90% of raw: {', '.join(goals)}")

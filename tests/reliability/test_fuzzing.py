@@ -22,6 +22,7 @@ from streams.schemas import SchemaStore
 from streams.topics import tier_topic_name
 from streams.worker_process import WorkerProcess
 from tables.user_stats import UserStatsChange
+from tests.reliability.workload import views_of
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(600)]
 
@@ -78,7 +79,7 @@ def dead_letter_payloads(database: str) -> Counter[bytes]:
 def good_views(worker: WorkerProcess) -> int:
     """Views of the good post so far; 0 while the worker is busy recovering and answers 503."""
     try:
-        return worker.get(f"/posts/{GOOD_POST}/engagement").get("views", 0)
+        return views_of(worker, GOOD_POST)
     except OSError:
         return 0
 

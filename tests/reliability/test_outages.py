@@ -10,7 +10,7 @@ import pytest
 from streams.devkafka import LocalBroker
 from tests.conftest import JARS_CACHE, Namespace, free_port
 from tests.databases import seed_users
-from tests.reliability.workload import SteadyPublisher, Workload, wait_for_everything
+from tests.reliability.workload import SteadyPublisher, Workload, assert_nothing_lost_or_doubled, wait_for_everything
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(900)]
 
@@ -18,11 +18,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(90
 WORKLOAD = Workload(users=1_000, posts=20, views_each=1_000)
 RATE = 1_000
 OUTAGE_S = 10.0
-
-
-def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
-    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
-    assert figures["processed"] == figures["sent"] and figures["dead_letters"] == 0, figures
 
 
 def wait_until_published(publisher: SteadyPublisher, count: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from streams.producer import EventProducer
 from tests.databases import seed_users
-from tests.reliability.workload import Workload, progress, wait_for_everything
+from tests.reliability.workload import Workload, assert_nothing_lost_or_doubled, progress, wait_for_everything
 
 pytestmark = [pytest.mark.kafka, pytest.mark.reliability, pytest.mark.timeout(900)]
 
@@ -33,12 +33,6 @@ def wait_for(reached: Callable[[], bool], alive: Callable[[], bool], timeout: fl
         assert alive(), f"a worker died before {what}"
         assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f}s"
         time.sleep(0.2)
-
-
-def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
-    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
-    assert figures["processed"] == figures["sent"], figures
-    assert figures["dead_letters"] == 0, figures
 
 
 def test_a_worker_killed_mid_stream_and_restarted_processes_every_event_once(

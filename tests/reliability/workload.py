@@ -143,6 +143,13 @@ def wait_for_everything(
     return read_ledger(workload, worker, database_url, inbox)
 
 
+def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
+    """Every event sent processed once, and none of them given up on."""
+    assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
+    assert figures["processed"] == figures["sent"], figures
+    assert figures["dead_letters"] == 0, figures
+
+
 def progress(worker: WorkerProcess) -> int:
     """Signups counted so far, as the worker's view reports them (0 while it cannot answer)."""
     try:
