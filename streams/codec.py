@@ -138,13 +138,24 @@ class EventCodec:
             event_type = EVENT_TYPES.get(writer.name)
             if event_type is None:
                 return UndecodableEvent(payload, f"no event type for schema {writer.name!r}")
-            reader = self.store.by_name(writer.name)
-            body = BytesIO(payload)
-            body.seek(offset)
-            record = schemaless_reader(body, writer.parsed, None if reader is writer else reader.parsed)
-            return event_type.from_avro(record)
+            return event_type.from_avro(self.record(payload, writer, offset))
         except Exception as exc:
             return UndecodableEvent(payload, f"{type(exc).__name__}: {exc}")
+
+    def read(self, payload: bytes, schema: str) -> dict[str, Any] | None:
+        """The Avro record when ``payload`` is one of ``schema``, else None; for folds that need no typed event.
+
+        Raises on bytes that are no known event (the family's agent dead-letters those).
+        """
+        writer, offset = self.framing.writer(payload)
+        return self.record(payload, writer, offset) if writer.name == schema else None
+
+    def record(self, payload: bytes, writer: KnownSchema, offset: int) -> dict[str, Any]:
+        """The body after the framing, written with ``writer`` and read as the current schema of its name."""
+        reader = self.store.by_name(writer.name)
+        body = BytesIO(payload)
+        body.seek(offset)
+        return schemaless_reader(body, writer.parsed, None if reader is writer else reader.parsed)
 
 
 class FaustAvroCodec(codecs.Codec):

@@ -37,8 +37,14 @@ BATCH_SECONDS = Histogram(
 @contextmanager
 def batch_handled(batch: Sequence[EventT], agent: str) -> Iterator[None]:
     """Count a table agent's batch as processed events, and time it."""
-    topic = batch[-1].message.topic
+    with batch_folded(batch[-1].message.topic, agent, len(batch)):
+        yield
+
+
+@contextmanager
+def batch_folded(topic: str, agent: str, events: int) -> Iterator[None]:
+    """Count a batch of ``events`` folded into stream state as processed events, and time it."""
     started = time.perf_counter()
     yield
     BATCH_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
-    EVENTS_PROCESSED.labels(topic, agent).inc(len(batch))
+    EVENTS_PROCESSED.labels(topic, agent).inc(events)

@@ -73,15 +73,19 @@ async def answer_for_key(
         raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
 
 
-def other_workers(app: faust.App, table: faust.types.CollectionT) -> list[URL]:
-    """The web views of the other workers that hold active partitions of ``table``."""
+def other_workers(app: faust.App, table: faust.types.CollectionT | None = None) -> list[URL]:
+    """The web views of the other workers that hold active partitions of ``table`` (of any table when None).
+
+    State kept outside Faust's tables (a folding lane) is spread over the workers by a consumer
+    group of its own, so a question about it goes to every worker.
+    """
     own = URL(str(app.conf.canonical_url))
-    hosts = app.router.table_metadata(table.name)
+    hosts = app.router.tables_metadata() if table is None else app.router.table_metadata(table.name)
     return [URL(host) for host, topics in hosts.items() if any(topics.values()) and not same_worker(URL(host), own)]
 
 
-async def gather(app: faust.App, table: faust.types.CollectionT, request: Request, local: Callable[[], Any]) -> list[Any]:
-    """This worker's part (``local()``) and every other worker's part of the answer, as JSON values.
+async def gather(app: faust.App, table: faust.types.CollectionT | None, request: Request, local: Callable[[], Any]) -> list[Any]:
+    """This worker's part (``local()``) and the part of every other worker ``other_workers`` names, as JSON values.
 
     A view answers a request that ``asks_locally`` with its own part alone.
     """

@@ -15,6 +15,8 @@ import faust
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from streams.folding_lane import FoldingLane
+
 TIMEOUT = 10.0
 
 
@@ -75,4 +77,19 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
             "active_remaining": active_left,
             "standby_remaining": standby_left,
         }
+    return states
+
+
+async def lane_health(admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int) -> dict[str, dict[str, object]]:
+    """Per folding lane: running or not, the source partitions it holds here, and its group's lag."""
+    states: dict[str, dict[str, object]] = {}
+    for lane in lanes:
+        state: dict[str, object] = {"state": "running" if lane.running() else "stopped", "partitions": lane.partitions()}
+        try:
+            lag = (await asyncio.to_thread(group_lag, admin, lane.group_id, [lane.source])).get(lane.source, 0)
+        except KafkaException as exc:
+            state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
+        else:
+            state.update(lag=lag, status="healthy" if lane.running() and lag < healthy_below else "lagging")
+        states[lane.name] = state
     return states

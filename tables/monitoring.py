@@ -1,14 +1,15 @@
-"""Prometheus gauges read when metrics are scraped: consumer lag per topic and keys per table.
+"""Prometheus gauges read when metrics are scraped: consumer lag per topic and per lane, and keys per table.
 
 Lag comes from the broker (tables.health.group_lag), so it is the group's, the same on every
 worker. Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
-estimate: counting a million keys on every scrape would cost more than the scrape is worth.
+estimate: counting a million keys on every scrape would cost more than the scrape is worth. A
+folding lane's state is counted as a table of its name, from the keys it holds in memory.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import faust
 from confluent_kafka import KafkaException
@@ -16,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.folding_lane import FoldingLane
 from tables.health import group_lag
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,11 @@ def lag_family() -> GaugeMetricFamily:
     return GaugeMetricFamily("streams_consumer_lag", "Events the consumer group has not processed yet.", labels=["topic"])
 
 
+def lane_lag_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("streams_lane_lag", "Events a folding lane's consumer group has not folded yet.",
+                             labels=["lane"])
+
+
 def keys_family() -> GaugeMetricFamily:
     return GaugeMetricFamily("streams_table_keys", "Keys of each table held by this worker.", labels=["table"])
 
@@ -41,14 +48,19 @@ def keys_family() -> GaugeMetricFamily:
 class StreamsCollector(Collector):
     """Reads lag and table sizes when Prometheus scrapes, never in between."""
 
-    def __init__(self, app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]]) -> None:
+    def __init__(
+        self, app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]],
+        lanes: Sequence[FoldingLane],
+    ) -> None:
         self.app = app
         self.admin = admin
         self.topics = topics
+        self.lanes = lanes
 
     def describe(self) -> Iterator[Metric]:
         """The metric names alone, so registering does not ask the broker."""
         yield lag_family()
+        yield lane_lag_family()
         yield keys_family()
 
     def collect(self) -> Iterator[Metric]:
@@ -59,11 +71,22 @@ class StreamsCollector(Collector):
         except KafkaException as exc:
             logger.warning("consumer lag not measured: %s", exc.args[0])
         yield lag
+        lane_lag = lane_lag_family()
+        for lane in self.lanes:
+            try:
+                lane_lag.add_metric([lane.name], group_lag(self.admin(), lane.group_id, [lane.source]).get(lane.source, 0))
+            except KafkaException as exc:
+                logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
+        yield lane_lag
         keys = keys_family()
         for name, table in list(self.app.tables.items()):
             keys.add_metric([name], held_keys(table))
+        for lane in self.lanes:
+            keys.add_metric([lane.name], len(lane.items()))
         yield keys
 
 
-def register_collector(app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]]) -> None:
-    REGISTRY.register(StreamsCollector(app, admin, topics))
+def register_collector(
+    app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]], lanes: Sequence[FoldingLane],
+) -> None:
+    REGISTRY.register(StreamsCollector(app, admin, topics, lanes))

@@ -1,47 +1,47 @@
-"""Signups per UTC day, as RocksDB-backed stream state.
+"""Signups per UTC day, as RocksDB-backed stream state folded by a lane beside the agents.
 
 The source topic is keyed by user id, so one day's signups arrive on every partition. Each
 partition therefore keeps its own partial count per day, under a key that names the partition:
-a key is only ever written from events of its own partition, which keeps the changelog, the
-local store and Kafka transactions in step. Readers add the partials up.
+a key is only ever written from events of its own partition. Readers add the partials up.
 
-Each partial remembers the last source offset it counted, so an event delivered again (after a
-rebalance or a crash) is not counted twice. Events are folded in batches, so a table write (and
-its changelog record) covers many events.
+Counting is a pure fold of user-events, so it runs in a folding lane (streams.folding_lane)
+rather than through a Faust agent: batches straight from librdkafka, no typed event objects, one
+changelog record per changed day and partition per interval. Each partial remembers the last
+source offset it counted, so an event delivered again (after a rebalance or a crash) is not
+counted twice.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
-import faust
+from confluent_kafka import Message
 
 from streams import metrics
-from streams.app import app, priorities, settings, topics
-from streams.batching import writes_for
+from streams.app import app, codec, settings
 from streams.events import UserCreated
+from streams.folding_lane import FoldingLane, LaneService
 from streams.retry import meant_for, read_headers
-from streams.topics import SIGNUP_PARTIALS
+from streams.topics import SIGNUP_PARTIALS, changelog_topic_name
 
 AGENT = "signups"
 
 
-class DayCount(faust.Record, serializer="json", include_metadata=False):
+class DayCount(NamedTuple):
     """Signups one UTC day from one partition, and the last offset of that partition counted."""
 
     count: int = 0
     offset: int = -1
 
+    def dumps(self) -> bytes:
+        return json.dumps(self._asdict()).encode()
 
-signup_partials = app.Table(
-    SIGNUP_PARTIALS,
-    default=DayCount,
-    key_type=str,
-    value_type=DayCount,
-    partitions=settings.topics.partitions,
-    help="Signups per 'day/partition': one partial count per UTC day and source partition.",
-)
+    @classmethod
+    def loads(cls, raw: bytes) -> DayCount:
+        return cls(**json.loads(raw))
 
 
 def partial_key(day: str, partition: int) -> str:
@@ -49,17 +49,15 @@ def partial_key(day: str, partition: int) -> str:
 
 
 def count_signups_by_day(
-    partials: Mapping[str, DayCount], events: Iterable[tuple[int, object]], partition: int
+    partials: Mapping[str, DayCount], signups: Iterable[tuple[int, str]], partition: int
 ) -> dict[str, DayCount]:
-    """The partials these (offset, event) pairs change; events at or below a partial's offset are already in it."""
+    """The partials these (offset, UTC day) signups change; signups at or below a partial's offset are already in it."""
     changed: dict[str, DayCount] = {}
-    for offset, value in events:
-        if not isinstance(value, UserCreated):
-            continue
-        key = partial_key(value.envelope.created_day(), partition)
+    for offset, day in signups:
+        key = partial_key(day, partition)
         current = changed.get(key) or partials.get(key) or DayCount()
         if offset > current.offset:
-            changed[key] = DayCount(count=current.count + 1, offset=offset)
+            changed[key] = DayCount(current.count + 1, offset)
     return changed
 
 
@@ -71,16 +69,37 @@ def sum_partials(items: Iterable[tuple[str, DayCount]]) -> dict[str, int]:
     return dict(sorted(per_day.items()))
 
 
-@app.agent(topics.users, isolated_partitions=True)
-async def count_signups(stream: faust.StreamT) -> None:
-    """One actor per partition, so every batch comes from one partition and is written to it.
+def signup_days(messages: Sequence[Message]) -> Iterator[tuple[int, str]]:
+    """(offset, UTC day) of each UserCreated among ``messages``.
 
-    Other events (and undecodable ones, which the users agent dead-letters) count for nothing
-    here, and neither do retries addressed to another agent: this one counted them the first time.
+    Other events count for nothing, and neither do undecodable ones (the users agent
+    dead-letters those) or retries addressed to another agent: this lane counted them the first time.
     """
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
-        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        async with priorities.turn("user", len(batch)):
-            with metrics.batch_handled(batch, AGENT), writes_for(batch) as partition:
-                for key, partial in count_signups_by_day(signup_partials, ours, partition).items():
-                    signup_partials[key] = partial
+    for message in messages:
+        headers = message.headers()
+        if headers and not meant_for(read_headers(headers), AGENT):
+            continue
+        try:
+            record = codec.read(message.value(), UserCreated.schema)
+        except Exception:
+            continue
+        if record is not None:
+            yield message.offset(), record["envelope"]["created_at"].date().isoformat()
+
+
+def fold_signups(partials: Mapping[str, DayCount], partition: int, messages: Sequence[Message]) -> dict[str, DayCount]:
+    with metrics.batch_folded(settings.topics.user_events, AGENT, len(messages)):
+        return count_signups_by_day(partials, signup_days(messages), partition)
+
+
+signup_lane = FoldingLane(
+    SIGNUP_PARTIALS, settings.kafka, settings.topics.user_events,
+    changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS), settings.state.data_dir / "lanes" / AGENT,
+    fold_signups, DayCount.dumps, DayCount.loads, settings.state.batch_size, settings.state.batch_window,
+    settings.topics.partitions, settings.topics.replication_factor,
+)
+
+
+@app.service
+class SignupCounting(LaneService):
+    lane = signup_lane

@@ -28,9 +28,9 @@ from streams.topics import watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
-from tables.health import table_health, topic_health
+from tables.health import lane_health, table_health, topic_health
 from tables.monitoring import register_collector
-from tables.signups import signup_partials, sum_partials
+from tables.signups import signup_lane, sum_partials
 from tables.user_stats import user_stats
 
 #: Entity ids as upstream services issue them; anything else in a URL is a mistake, not a key.
@@ -86,11 +86,11 @@ class SignupsView(View):
         if start and end and start > end:
             raise BadRequest(f"from ({start}) is after to ({end})")
         def local() -> dict[str, int]:
-            return sum_partials(signup_partials.items())
+            return sum_partials(signup_lane.items())
 
         if asks_locally(request):
             return self.json(local())
-        parts = await gather(app, signup_partials, request, local)
+        parts = await gather(app, None, request, local)
         per_day: dict[str, int] = {}
         for part in parts:
             for day, count in part.items():
@@ -162,15 +162,17 @@ def admin() -> AdminClient:
 
 @app.page("/health")
 class HealthView(View):
-    """Consumer lag and status per topic, and each table's recovery state; 503 while anything is unhealthy."""
+    """Consumer lag and status per topic, each table's recovery state and each lane's; 503 while anything is unhealthy."""
 
     async def get(self, request: Request) -> Response:
         lag = await topic_health(admin(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
         tables = table_health(app)
+        lanes = await lane_health(admin(), [signup_lane], settings.state.healthy_lag)
         healthy = (
             "error" not in lag and not app.rebalancing
             and all(topic["status"] == "healthy" for topic in lag.values())
             and all(table["state"] == "ready" for table in tables.values())
+            and all(lane.get("status") == "healthy" for lane in lanes.values())
         )
         body = {
             "status": "healthy" if healthy else "unhealthy",
@@ -179,6 +181,7 @@ class HealthView(View):
             "rebalancing": bool(app.rebalancing),
             "topics": lag,
             "tables": tables,
+            "lanes": lanes,
         }
         return self.json(body, status=200 if healthy else 503)
 
@@ -198,7 +201,7 @@ class EmailStatisticsView(View):
 
 
 if settings.monitoring.enabled:
-    register_collector(app, admin, functools.partial(watched_topic_names, settings.topics))
+    register_collector(app, admin, functools.partial(watched_topic_names, settings.topics), [signup_lane])
 
     @app.page("/metrics")
     class MetricsView(View):

@@ -161,5 +161,6 @@ def test_health_reports_a_worker_and_fails_clearly_without_one(cli_env, start_wo
         code = main(["health", "--url", worker.url])
     out = capsys.readouterr().out
     assert code == 0 and "status: healthy" in out and "table post-engagement" in out
+    assert "lane  signup-partials" in out and "partitions [0, 1, 2, 3]" in out
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]) == 1
     assert "no worker answered" in capsys.readouterr().err

@@ -94,16 +94,18 @@ def test_user_statistics_skip_steps_already_applied_from_the_same_source() -> No
 
 
 def test_signups_are_counted_per_day_once_per_offset() -> None:
-    def signup(day: int) -> UserCreated:
-        envelope = Envelope.new("UserCreated")
-        envelope = Envelope(envelope.id, "UserCreated", datetime(2026, 11, day, 12, tzinfo=timezone.utc))
-        return UserCreated(envelope, f"u{day}", "e@example.com", "u")
-
-    events = numbered(signup(20), signup(20), signup(21))
-    partials = count_signups_by_day({}, events, partition=3)
+    signups = [(0, "2026-11-20"), (1, "2026-11-20"), (2, "2026-11-21")]
+    partials = count_signups_by_day({}, signups, partition=3)
     assert partials == {"2026-11-20/3": DayCount(count=2, offset=1), "2026-11-21/3": DayCount(count=1, offset=2)}
-    assert count_signups_by_day(partials, events, partition=3) == {}
+    assert count_signups_by_day(partials, signups, partition=3) == {}
+    assert count_signups_by_day(partials, [(1, "2026-11-20"), (5, "2026-11-20")], partition=3) == {
+        "2026-11-20/3": DayCount(count=3, offset=5)}
     assert sum_partials([*partials.items(), ("2026-11-20/1", DayCount(count=5, offset=9))]) == {"2026-11-20": 7, "2026-11-21": 1}
+
+
+def test_a_day_count_reads_back_what_it_writes() -> None:
+    assert DayCount.loads(DayCount(count=7, offset=41).dumps()) == DayCount(count=7, offset=41)
+    assert DayCount.loads(b'{"count": 2, "offset": 9}') == DayCount(2, 9)
 
 
 def test_keys_spread_over_every_partition() -> None:
