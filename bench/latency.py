@@ -1,10 +1,10 @@
-"""End-to-end latency through the streams worker at a paced rate of signups.
+"""End-to-end latency of the signup count through the streams worker at a paced rate of signups.
 
-An event is done when the worker's consumer group's committed offset on its partition has passed
-it: every agent reading the topic has handled it, its table writes are in, and Faust has
-committed (under exactly-once, in the partition's transaction, every commit interval). Its latency
-is the time the committed offset was first seen past it minus the event's timestamp, which the
-producer set when it produced it. The group's committed offsets are sampled every 10 ms.
+An event is done when the consumer group of the worker's signup lane has committed an offset past
+it on its partition: the event is decoded, folded, its day's count is in the changelog and the
+RocksDB store (the lane writes every STREAMS_STATE__BATCH_WINDOW), and the offset is committed.
+Its latency is the time the committed offset was first seen past it minus the event's timestamp,
+which the producer set when it produced it. The group's committed offsets are sampled every 10 ms.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from bench.retries import percentile
 from bench.signups_throughput import signup_events
 from bench.workers import bench_worker
 from streams.admin import ensure_topics
+from streams.folding_lane import lane_group
 from streams.producer import EventProducer
+from streams.topics import SIGNUP_PARTIALS
 from tests.conftest import Namespace
 
-DEFINITION = ("latency = time the worker group's committed offset was first seen past the event "
+DEFINITION = ("latency = time the signup lane's committed offset was first seen past the event "
               "(sampled every 10 ms) - the event's producer timestamp")
 WARM_UP_EVENTS = 200
 
@@ -127,7 +129,7 @@ def paced_run(
     """
     namespace = Namespace(f"lat{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
-    topic, group = settings.topics.user_events, settings.kafka.group_id
+    topic, group = settings.topics.user_events, lane_group(settings.kafka.group_id, SIGNUP_PARTIALS)
     ensure_topics(settings.kafka, {topic: {}}, partitions, 1)
     worker = bench_worker({**namespace.env, "STREAMS_TOPICS__PARTITIONS": str(partitions)}, home, namespace.prefix)
     watch = CommitWatch(bootstrap, group, topic, partitions)

@@ -46,6 +46,11 @@ RESTART_SECONDS = 1.0
 POSITION = b"\x00position/"
 
 
+def lane_group(group_id: str, name: str) -> str:
+    """The consumer group of the lane ``name`` of the app ``group_id``."""
+    return f"{group_id}-{name}"
+
+
 class LaneStore:
     """The lane's local RocksDB copy: each partition's values, and the last changelog offset they include."""
 
@@ -95,7 +100,7 @@ class FoldingLane(Generic[V]):
         fold: Fold[V], dumps: Callable[[V], bytes], loads: Callable[[bytes], V], batch_size: int, interval: float,
         partitions: int, replication_factor: int,
     ) -> None:
-        self.name, self.kafka, self.group_id = name, kafka, f"{kafka.group_id}-{name}"
+        self.name, self.kafka, self.group_id = name, kafka, lane_group(kafka.group_id, name)
         self.topic_shape = partitions, replication_factor
         self.source, self.changelog, self.store_path = source, changelog, store
         self.fold, self.dumps, self.loads = fold, dumps, loads
@@ -175,6 +180,7 @@ class FoldingLane(Generic[V]):
         finally:
             self.consumer.close()
             self.producer.flush(FLUSH_SECONDS)
+            self.consumer = self.producer = None
 
     def fold_batch(self, messages: list[Message]) -> None:
         for partition, run in itertools.groupby(messages, Message.partition):

@@ -88,7 +88,7 @@ def signup_days(messages: Sequence[Message]) -> Iterator[tuple[int, str]]:
 
 
 def fold_signups(partials: Mapping[str, DayCount], partition: int, messages: Sequence[Message]) -> dict[str, DayCount]:
-    with metrics.batch_folded(settings.topics.user_events, AGENT, len(messages)):
+    with metrics.batch_folded(messages[-1].topic(), AGENT, len(messages)):
         return count_signups_by_day(partials, signup_days(messages), partition)
 
 

@@ -150,6 +150,18 @@ def assert_nothing_lost_or_doubled(figures: dict[str, int]) -> None:
     assert figures["dead_letters"] == 0, figures
 
 
+def users_handled(database_url: str) -> int:
+    """Signups whose user row is written: the slowest of a signup's effects, so a fault lands mid-stream."""
+    engine = sync_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return session.scalar(
+                select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.handler == HANDLERS[0])
+            )
+    finally:
+        engine.dispose()
+
+
 def progress(worker: WorkerProcess) -> int:
     """Signups counted so far, as the worker's view reports them (0 while it cannot answer)."""
     try:

@@ -1,0 +1,150 @@
+"""The signup folding lane through the real broker: restarts, a lost store, a group that reads
+everything again, and lanes that join and leave while events arrive. Counts must stay exact."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from streams.demo import demo_signups
+from streams.events import UserCreated
+from streams.folding_lane import FoldingLane
+from streams.producer import EventProducer
+from streams.settings import KafkaSettings, Settings
+from streams.topics import SIGNUP_PARTIALS, changelog_topic_name
+from tables.health import group_lag
+from tables.signups import DayCount, fold_signups, sum_partials
+
+TIMEOUT = 90.0
+
+
+def per_day(events: list[UserCreated]) -> dict[str, int]:
+    return dict(sorted(Counter(event.envelope.created_day() for event in events).items()))
+
+
+def publish(settings: Settings, events: list[UserCreated]) -> None:
+    with EventProducer(settings) as producer:
+        for event in events:
+            producer.publish(event)
+
+
+@pytest.fixture
+def lanes(namespace, tmp_path: Path) -> Iterator[Callable[..., FoldingLane[DayCount]]]:
+    """Signup lanes of this test's namespace, each with its own store; all stopped afterwards."""
+    started: list[FoldingLane[DayCount]] = []
+    settings = namespace.settings()
+
+    def lane(store: str, kafka: KafkaSettings = settings.kafka) -> FoldingLane[DayCount]:
+        made = FoldingLane(
+            SIGNUP_PARTIALS, kafka, settings.topics.user_events, changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS),
+            tmp_path / store, fold_signups, DayCount.dumps, DayCount.loads, 200, 0.2, 4, 1,
+        )
+        made.start()
+        started.append(made)
+        return made
+
+    yield lane
+    for made in started:
+        made.stop()
+
+
+def counted(*lanes: FoldingLane[DayCount]) -> dict[str, int]:
+    return sum_partials(item for lane in lanes for item in lane.items())
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_lane_counts_each_signup_once_across_a_restart_a_lost_store_and_a_full_reread(namespace, lanes) -> None:
+    settings = namespace.settings()
+    first, second = demo_signups(3000, days=5, rng=random.Random(3)), demo_signups(2000, days=5, rng=random.Random(4))
+    publish(settings, first)
+    lane = lanes("store-a")
+    wait_until(lambda: sum(counted(lane).values()) >= 3000, "the first 3,000 signups")
+    lane.stop()
+
+    publish(settings, second)
+    lane = lanes("store-a")
+    wait_until(lambda: sum(counted(lane).values()) >= 5000, "5,000 signups after a restart on the same store")
+    assert counted(lane) == per_day(first + second)
+    lane.stop()
+
+    again = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-again"})
+    rereader = lanes("store-b", again)
+    admin = AdminClient({"bootstrap.servers": namespace.bootstrap})
+    wait_until(lambda: rereader.partitions() == [0, 1, 2, 3] and group_lag(admin, rereader.group_id, [settings.topics.user_events]).get(settings.topics.user_events) == 0,
+               "a new group on an empty store to read every event again")
+    assert counted(rereader) == per_day(first + second), "events read again were counted again"
+
+    changelog = changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS)
+    latest = latest_records(namespace.bootstrap, changelog)
+    assert sum_partials((key, DayCount.loads(value)) for key, value in latest.items()) == per_day(first + second)
+    assert all(key.rpartition("/")[2] == str(partition) for key, partition in latest_partitions(namespace.bootstrap, changelog).items())
+
+
+def latest_records(bootstrap: str, topic: str) -> dict[str, bytes]:
+    return {key: value for key, (value, _) in read_changelog(bootstrap, topic).items()}
+
+
+def latest_partitions(bootstrap: str, topic: str) -> dict[str, int]:
+    return {key: partition for key, (_, partition) in read_changelog(bootstrap, topic).items()}
+
+
+def read_changelog(bootstrap: str, topic: str) -> dict[str, tuple[bytes, int]]:
+    """The last value and partition of each key of a changelog topic, read to its end."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "changelog-reader", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer.subscribe([topic])
+    latest: dict[str, tuple[bytes, int]] = {}
+    ended: set[int] = set()
+    deadline = time.monotonic() + TIMEOUT
+    while len(ended) < 4 and time.monotonic() < deadline:
+        for message in consumer.consume(500, 0.5):
+            if message.error() is not None:
+                ended.add(message.partition())
+                continue
+            latest[message.key().decode()] = (message.value(), message.partition())
+    consumer.close()
+    assert len(ended) == 4, "the changelog was not read to its end"
+    return latest
+
+
+def test_lanes_joining_and_leaving_mid_stream_keep_the_counts_exact(namespace, lanes) -> None:
+    settings = namespace.settings()
+    events = demo_signups(6000, days=7, rng=random.Random(5))
+    sent = 0
+
+    def send() -> None:
+        nonlocal sent
+        with EventProducer(settings) as producer:
+            for sent, event in enumerate(events, 1):
+                producer.publish(event)
+                if sent % 100 == 0:
+                    producer.flush()
+                    time.sleep(0.02)
+
+    publisher = threading.Thread(target=send)
+    first = lanes("store-a")
+    publisher.start()
+    wait_until(lambda: sent >= 1500, "a quarter of the events")
+    second = lanes("store-b")
+    wait_until(lambda: sent >= 3000 and second.partitions(), "half the events and the second lane holding partitions")
+    first.stop()
+    third = lanes("store-c")
+    publisher.join(TIMEOUT)
+    wait_until(lambda: sum(counted(second, third).values()) >= 6000 and len(second.partitions() + third.partitions()) == 4,
+               "every signup counted by the two lanes left")
+    assert sorted(second.partitions() + third.partitions()) == [0, 1, 2, 3]
+    assert counted(second, third) == per_day(events)
