@@ -15,6 +15,7 @@ from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.db.engine import async_engine, session_factory
 from streams.db.outage import OutageGate
+from streams.dropped_events import give_back_dropped_events
 from streams.errors import ConfigurationError
 from streams.flow_control import pause_topics_on_full_buffers
 from streams.kafka_clients import faust_credentials
@@ -59,6 +60,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         origin="streams",
     )
     install_startup_checks(app, settings)
+    give_back_dropped_events(app)
     pause_topics_on_full_buffers(app)
     guard_local_state(app, settings.state.data_dir, settings.kafka.processing_guarantee == "exactly_once")
 
