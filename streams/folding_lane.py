@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import mode
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from rocksdict import Options, Rdict, WriteBatch
 
 from streams.admin import ensure_topics
+from streams.errors import BrokerUnavailableError
 from streams.kafka_clients import confluent_config
 from streams.settings import KafkaSettings
 
@@ -153,10 +154,12 @@ class FoldingLane(Generic[V]):
         while not self.stopping.is_set():
             try:
                 self.fold_until_stopped()
+            except (BrokerUnavailableError, KafkaException) as exc:
+                logger.warning("lane %s waits for the broker: %s", self.name, exc)
             except Exception:
                 logger.exception("lane %s failed; it starts again from its written state", self.name)
-                self.forget(list(self.working))
-                self.stopping.wait(RESTART_SECONDS)
+            self.forget(list(self.working))
+            self.stopping.wait(RESTART_SECONDS)
 
     def fold_until_stopped(self) -> None:
         ensure_topics(self.kafka, {self.changelog: {"cleanup.policy": "compact"}}, *self.topic_shape)
@@ -184,7 +187,12 @@ class FoldingLane(Generic[V]):
 
     def fold_batch(self, messages: list[Message]) -> None:
         for partition, run in itertools.groupby(messages, Message.partition):
-            folded = [message for message in run if message.error() is None or self.skipped(message)]
+            folded = []
+            for message in run:
+                if message.error() is None:
+                    folded.append(message)
+                elif message.error().code() != KafkaError._PARTITION_EOF:
+                    logger.warning("lane %s: %s", self.name, message.error().str())
             working = self.working.get(partition)
             if not folded or working is None:
                 continue
@@ -192,13 +200,6 @@ class FoldingLane(Generic[V]):
             working.update(changed)
             self.dirty[partition].update(changed)
             self.positions[partition] = folded[-1].offset() + 1
-
-    def skipped(self, message: Message) -> bool:
-        """False, having logged the message's error unless it only marks the end of a partition."""
-        error = message.error()
-        if error.code() != KafkaError._PARTITION_EOF:
-            logger.warning("lane %s: %s", self.name, error.str())
-        return False
 
     def write(self, partitions: Iterable[int], wait: bool = False) -> bool:
         """Send the changed values, store them, commit the source offsets; an unsent write waits for the next."""

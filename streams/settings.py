@@ -175,8 +175,12 @@ class RetrySettings(Section):
 class StateSettings(Section):
     store: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://")
     data_dir: Path = Path(".streams/worker")
-    batch_size: int = Field(1000, ge=1, description="Events folded into one table write per key.")
-    batch_window: float = Field(0.2, gt=0, description="Seconds to wait for a batch to fill.")
+    batch_size: int = Field(
+        1000, ge=1, description="Events folded into one table write per key; the most a folding lane reads at once.",
+    )
+    batch_window: float = Field(
+        0.2, gt=0, description="Seconds to wait for a batch to fill; how often a folding lane writes its changes.",
+    )
     standby_replicas: int = Field(1, ge=0, description="Other workers that keep a warm copy of each table partition.")
     healthy_lag: int = Field(1000, ge=0, description="A topic whose consumer lag is below this is healthy.")
 

@@ -80,11 +80,14 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
     return states
 
 
-async def lane_health(admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int) -> dict[str, dict[str, object]]:
+async def lane_health(
+    admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int
+) -> dict[str, dict[str, object]]:
     """Per folding lane: running or not, the source partitions it holds here, and its group's lag."""
     states: dict[str, dict[str, object]] = {}
     for lane in lanes:
-        state: dict[str, object] = {"state": "running" if lane.running() else "stopped", "partitions": lane.partitions()}
+        state: dict[str, object] = {"state": "running" if lane.running() else "stopped",
+                                    "partitions": lane.partitions()}
         try:
             lag = (await asyncio.to_thread(group_lag, admin, lane.group_id, [lane.source])).get(lane.source, 0)
         except KafkaException as exc:

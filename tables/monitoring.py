@@ -74,7 +74,8 @@ class StreamsCollector(Collector):
         lane_lag = lane_lag_family()
         for lane in self.lanes:
             try:
-                lane_lag.add_metric([lane.name], group_lag(self.admin(), lane.group_id, [lane.source]).get(lane.source, 0))
+                lag_of_lane = group_lag(self.admin(), lane.group_id, [lane.source]).get(lane.source, 0)
+                lane_lag.add_metric([lane.name], lag_of_lane)
             except KafkaException as exc:
                 logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
         yield lane_lag

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 
 from streams.events import (
-    Envelope, PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserCreated, UserFollowed, UserUnfollowed,
+    PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserFollowed, UserUnfollowed,
 )
 from streams.local_state import discard_if_unclean
 from tables.cluster import partition_of

@@ -42,6 +42,10 @@ def run_maven(*arguments: str) -> None:
         raise LocalServerError("maven failed: " + " | ".join(tail))
 
 
+#: How long a spawned server may take to become itself (exec) after its fork.
+EXEC_TIMEOUT = 30.0
+
+
 class DetachedProcess:
     """Owns one process through a pid file, and recognises it by a marker in its command line.
 
@@ -63,11 +67,19 @@ class DetachedProcess:
         return pid if self.marker in cmdline else None
 
     def spawn(self, command: list[str], log_file: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start ``command`` and return once it runs as itself (or has exited).
+
+        Popen returns as soon as the child is forked; until it has exec'd, its command line is not
+        the server's, and from a large parent that took seconds, so ``pid()`` would find no server.
+        """
         with log_file.open("ab") as log:
             process = subprocess.Popen(
                 command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + EXEC_TIMEOUT
+        while self.pid() is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         return process
 
     def stop(self, timeout: float = 30.0) -> bool:
