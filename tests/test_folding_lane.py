@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
+from streams.admin import ensure_topics
 from streams.demo import demo_signups
 from streams.events import UserCreated
 from streams.folding_lane import FoldingLane
@@ -146,3 +147,28 @@ def test_lanes_joining_and_leaving_mid_stream_keep_the_counts_exact(namespace, l
     wait_until(settled, "every signup counted by the two lanes left")
     assert sorted(second.partitions() + third.partitions()) == [0, 1, 2, 3]
     assert counted(second, third) == per_day(events)
+
+
+def test_a_store_ahead_of_its_changelog_made_again_is_discarded_not_added_to(namespace, lanes) -> None:
+    settings = namespace.settings()
+    source, changelog = settings.topics.user_events, changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS)
+    publish(settings, demo_signups(1000, days=3, rng=random.Random(6)))
+    lane = lanes("store-a")
+    wait_until(lambda: sum(counted(lane).values()) >= 1000, "the first 1,000 signups")
+    lane.stop()
+
+    admin = AdminClient({"bootstrap.servers": namespace.bootstrap})
+    for future in admin.delete_topics([source, changelog]).values():
+        future.result(30)
+    wait_until(lambda: not {source, changelog} & set(admin.list_topics(timeout=10).topics), "both topics deleted")
+    ensure_topics(settings.kafka, {source: {}}, 4, 1)
+    events = demo_signups(400, days=2, rng=random.Random(7))
+    publish(settings, events)
+    again = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-again"})
+    rereader = lanes("store-a", again)
+
+    def reread() -> bool:
+        return rereader.partitions() == [0, 1, 2, 3] and group_lag(admin, rereader.group_id, [source]).get(source) == 0
+
+    wait_until(reread, "a new group to read the new topic into the old store")
+    assert counted(rereader) == per_day(events), "the old store's counts were kept"
