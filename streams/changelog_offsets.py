@@ -14,13 +14,20 @@ faust-streaming 0.15 gets both wrong when processing_guarantee="exactly_once":
   changelog from the beginning. A table partition and the source partition that writes it share
   their number, so a commit of source partition p stores the pending offsets of changelog
   partition p.
+- At the end of a recovery it seeks standby changelog partitions to where their copies stand,
+  turning "nothing read" (-1) into 0 but passing any other negative on, which aiokafka refuses
+  with a ValueError that crashes the worker. That happened when a third worker joined right
+  after a second: a changelog partition with no record read yet is sought from its start.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.types import ConsumerT
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
@@ -36,6 +43,13 @@ def store_changelog_offsets_on_commit(self: TableManager, offsets: Mapping[TP, i
         store.set_persisted_offset(changelog_tp, offset)
 
 
+async def seek_offsets_from_start_when_unread(
+    self: Recovery, consumer: ConsumerT, tps: set[TP], offsets: Counter[TP], title: str
+) -> None:
+    await consumer.seek_wait({tp: max(offsets[tp], 0) for tp in tps})
+
+
 def fix_changelog_offsets() -> None:
     AIOKafkaConsumerThread._highwaters = highwaters_from_broker
     TableManager.on_commit = store_changelog_offsets_on_commit
+    Recovery._seek_offsets = seek_offsets_from_start_when_unread
