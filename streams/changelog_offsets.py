@@ -15,9 +15,9 @@ faust-streaming 0.15 gets both wrong when processing_guarantee="exactly_once":
   their number, so a commit of source partition p stores the pending offsets of changelog
   partition p.
 - At the end of a recovery it seeks standby changelog partitions to where their copies stand,
-  turning "nothing read" (-1) into 0 but passing any other negative on, which aiokafka refuses
-  with a ValueError that crashes the worker. That happened when a third worker joined right
-  after a second: a changelog partition with no record read yet is sought from its start.
+  turning "nothing read" (-1) into 0 but passing None (no offset stored for the partition yet)
+  on to aiokafka, which refuses it with a ValueError that crashes the worker. That happened when
+  a third worker joined right after a second. A partition with nothing read is sought from its start.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def store_changelog_offsets_on_commit(self: TableManager, offsets: Mapping[TP, i
 async def seek_offsets_from_start_when_unread(
     self: Recovery, consumer: ConsumerT, tps: set[TP], offsets: Counter[TP], title: str
 ) -> None:
-    await consumer.seek_wait({tp: max(offsets[tp], 0) for tp in tps})
+    await consumer.seek_wait({tp: offsets[tp] if (offsets[tp] or 0) > 0 else 0 for tp in tps})
 
 
 def fix_changelog_offsets() -> None:
