@@ -52,6 +52,10 @@ def lane_group(group_id: str, name: str) -> str:
     return f"{group_id}-{name}"
 
 
+def store_key(partition: int, key: str) -> bytes:
+    return f"{partition}/{key}".encode()
+
+
 class LaneStore:
     """The lane's local RocksDB copy: each partition's values, and the last changelog offset they include."""
 
@@ -60,7 +64,7 @@ class LaneStore:
         self.db = Rdict(str(path), Options(raw_mode=True))
 
     def load(self, partition: int) -> tuple[dict[str, bytes], int]:
-        prefix = f"{partition}/".encode()
+        prefix = store_key(partition, "")
         values = {}
         for key, value in self.db.items(from_key=prefix):
             if not key.startswith(prefix):
@@ -73,7 +77,7 @@ class LaneStore:
         batch = WriteBatch(raw_mode=True)
         for partition, changed in values.items():
             for key, value in changed.items():
-                batch.put(f"{partition}/{key}".encode(), value)
+                batch.put(store_key(partition, key), value)
         for partition, position in positions.items():
             batch.put(POSITION + str(partition).encode(), str(position).encode())
         self.db.write(batch)
@@ -82,7 +86,7 @@ class LaneStore:
         values, _ = self.load(partition)
         batch = WriteBatch(raw_mode=True)
         for key in values:
-            batch.delete(f"{partition}/{key}".encode())
+            batch.delete(store_key(partition, key))
         batch.delete(POSITION + str(partition).encode())
         self.db.write(batch)
 

@@ -80,6 +80,11 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
     return states
 
 
+def lane_lag(admin: AdminClient, lane: FoldingLane) -> int:
+    """Events the lane's own consumer group has not folded yet."""
+    return group_lag(admin, lane.group_id, [lane.source]).get(lane.source, 0)
+
+
 async def lane_health(
     admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int
 ) -> dict[str, dict[str, object]]:
@@ -89,7 +94,7 @@ async def lane_health(
         state: dict[str, object] = {"state": "running" if lane.running() else "stopped",
                                     "partitions": lane.partitions()}
         try:
-            lag = (await asyncio.to_thread(group_lag, admin, lane.group_id, [lane.source])).get(lane.source, 0)
+            lag = await asyncio.to_thread(lane_lag, admin, lane)
         except KafkaException as exc:
             state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
         else:

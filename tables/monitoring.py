@@ -18,7 +18,7 @@ from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from streams.folding_lane import FoldingLane
-from tables.health import group_lag
+from tables.health import group_lag, lane_lag
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +71,13 @@ class StreamsCollector(Collector):
         except KafkaException as exc:
             logger.warning("consumer lag not measured: %s", exc.args[0])
         yield lag
-        lane_lag = lane_lag_family()
+        lags = lane_lag_family()
         for lane in self.lanes:
             try:
-                lag_of_lane = group_lag(self.admin(), lane.group_id, [lane.source]).get(lane.source, 0)
-                lane_lag.add_metric([lane.name], lag_of_lane)
+                lags.add_metric([lane.name], lane_lag(self.admin(), lane))
             except KafkaException as exc:
                 logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
-        yield lane_lag
+        yield lags
         keys = keys_family()
         for name, table in list(self.app.tables.items()):
             keys.add_metric([name], held_keys(table))
