@@ -11,7 +11,8 @@
 4. memory: the worker's peak RSS while it holds a table of --memory-keys keys.
 
 Each part warms up first; its contenders (or rates) take turns for --repeat runs, so machine
-noise hits them alike, and the median is reported with the spread (min..max).
+noise hits them alike, and the median is reported with the spread (min..max). A run of some parts
+(--only) keeps the other parts' latest results in the file; each part records when it ran.
 
     .venv/bin/python -m bench.compare
     .venv/bin/python -m bench.compare --only throughput,producer --events 50000 --repeat 1
@@ -204,9 +205,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so every process started here is stopped
 
     python = peer_pipelines.peers_python() if "throughput" in parts else None
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "repeat": args.repeat}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "compare.json"
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    results: dict[str, Any] = {part: earlier[part] for part in PARTS if part in earlier and part not in parts}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
@@ -220,7 +222,8 @@ def main() -> None:
         try:
             for part in (part for part in PARTS if part in parts):
                 print(f"{part}...", flush=True)
-                results[part] = run_part[part]()
+                started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                results[part] = {"started": started, "repeat": args.repeat, **run_part[part]()}
                 out.write_text(json.dumps(results, indent=2))
         except BaseException:
             keep_logs(home, RESULTS / "compare-logs")

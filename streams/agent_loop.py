@@ -25,6 +25,7 @@ from streams.db.outage import OutageGate, is_outage
 from streams.errors import PermanentError
 from streams.events import Event, UndecodableEvent
 from streams.lanes import Lanes
+from streams.retry_commits import CommitSoon
 from streams.retry import (
     ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
     TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, meant_for, read_headers, tier_for, write_headers,
@@ -60,6 +61,8 @@ class FailureRouter:
         self.policy = policy
         self.topics = topics
         self.tiers = tuple(sorted(topics.tiers))
+        shortest_backoff = min(policy.initial_delay, policy.max_delay)
+        self.commits = CommitSoon(app, within=min(shortest_backoff / 4, app.conf.broker_commit_interval))
 
     async def failed(self, agent: str, event: EventT, error: BaseException) -> None:
         message = event.message
@@ -94,6 +97,7 @@ class FailureRouter:
         routing[DUE_AT] = now_ms + round(delay * 1000)
         tier = self.topics.tiers[tier_for(self.tiers, delay)]
         await send_for(self.app, message.tp, tier, message.key, message.value, write_headers(routing))
+        self.commits.request()
         metrics.EVENTS_RETRIED.labels(*labels).inc()
         logger.warning(
             "retrying %s agent=%s in %.2fs (attempt %d failed): %s: %s",

@@ -21,7 +21,7 @@ from faust.serializers import codecs
 
 from streams.errors import PermanentError
 from streams.events import EVENT_TYPES, Event, UndecodableEvent
-from streams.schemas import ENVELOPE, KnownSchema, SchemaStore, UnknownSchemaError, know
+from streams.schemas import KnownSchema, SchemaStore, UnknownSchemaError, know
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -96,12 +96,36 @@ class ConfluentFraming:
         return writer, 5
 
 
-def field_path(event_type: str, fastavro_field: str) -> str:
-    """Turn fastavro's 'streams.users.UserCreated.email' into 'email' (and envelope fields into 'envelope.id')."""
-    for prefix, shown in ((event_type + ".", ""), (ENVELOPE + ".", "envelope.")):
-        if fastavro_field.startswith(prefix):
-            return shown + fastavro_field[len(prefix):]
-    return fastavro_field
+def record_paths(schema: Any, path: str = "") -> dict[str, str]:
+    """Each nested record's full name mapped to where it sits in the event ('' for the event, 'filters.')."""
+    if isinstance(schema, list):
+        return {name: shown for branch in schema for name, shown in record_paths(branch, path).items()}
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return {}
+    paths = {schema["name"]: path}
+    for field in schema["fields"]:
+        paths.update(record_paths(field["type"], f"{path}{field['name']}."))
+    return paths
+
+
+def field_path(schema: KnownSchema, fastavro_field: str) -> str:
+    """Turn fastavro's 'streams.exports.ExportFilters.posts_limit' into 'filters.posts_limit'."""
+    record, _, name = fastavro_field.rpartition(".")
+    path = record_paths(schema.parsed).get(record)
+    return fastavro_field if path is None else path + name
+
+
+def explain_invalid(event: Event, schema: KnownSchema, record: dict[str, Any]) -> None:
+    """Ask fastavro about a record the compiled check was not sure of; raise EventValidationError if it is invalid."""
+    try:
+        validate(record, schema.parsed, raise_errors=True)
+    except ValidationError as exc:
+        error = exc.errors[0]
+        raise EventValidationError(
+            type(event).__name__,
+            field_path(schema, error.field),
+            f"{error.datum!r} is not a valid {json.dumps(error.schema)}",
+        ) from None
 
 
 class EventCodec:
@@ -111,25 +135,15 @@ class EventCodec:
         self.store = store
         self.framing = framing
 
-    def checked_record(self, event: Event, schema: KnownSchema) -> dict[str, Any]:
-        """The event's Avro record, checked against its schema; raises EventValidationError."""
-        record = event.to_avro()
-        try:
-            validate(record, schema.parsed, raise_errors=True)
-        except ValidationError as exc:
-            error = exc.errors[0]
-            raise EventValidationError(
-                type(event).__name__,
-                field_path(event.schema, error.field),
-                f"{error.datum!r} is not a valid {json.dumps(error.schema)}",
-            ) from None
-        return record
-
     def encode(self, event: Event) -> bytes:
+        """The event framed and Avro-encoded; raises EventValidationError for an event its schema rejects."""
         schema = self.store.by_name(event.schema)
+        record = event.to_avro()
+        if not schema.plainly_valid(record):
+            explain_invalid(event, schema, record)
         out = BytesIO()
         out.write(self.framing.header(schema))
-        schemaless_writer(out, schema.parsed, self.checked_record(event, schema))
+        schemaless_writer(out, schema.parsed, record)
         return out.getvalue()
 
     def decode(self, payload: bytes) -> Event | UndecodableEvent:

@@ -29,7 +29,7 @@ from streams.events import (
 from streams.kafka_clients import LoginWatch, confluent_config
 from streams.retry import DUE_AT, ORIGIN_TOPIC, tier_for, write_headers
 from streams.settings import Settings, load_settings
-from streams.topics import tier_topic_name
+from streams.topics import FAMILIES, tier_topic_name
 
 
 class DeliveryError(StreamsError):
@@ -64,6 +64,7 @@ class EventProducer:
                 "log_level": 0,
             })
         )
+        self._family_topics = {family: self.settings.topics.for_family(family) for family in FAMILIES}
         self._failures: list[tuple[str, KafkaError]] = []
         self._lock = threading.Lock()
 
@@ -83,12 +84,17 @@ class EventProducer:
 
         With ``delay`` (seconds) the event reaches its topic no earlier than that from now.
         """
-        topic = topic or self.settings.topics.for_family(event.family)
+        topic = topic or self._family_topics[event.family]
         payload = self.codec.encode(event)
+        key_bytes = (key or event.key()).encode()
         if delay is not None and delay > 0:
-            self._produce_delayed(topic, key or event.key(), payload, time.time() + delay)
-        else:
-            self._produce(topic, key or event.key(), payload)
+            self._produce_delayed(topic, key_bytes, payload, time.time() + delay)
+            return
+        try:
+            self._producer.produce(topic, payload, key_bytes, on_delivery=self._on_delivery)
+            self._producer.poll(0)
+        except BufferError:
+            self._produce(topic, key_bytes, payload)
 
     def publish_at(self, event: Event, when: datetime, topic: str | None = None, key: str | None = None) -> None:
         """Like publish, delivered no earlier than ``when`` (an aware datetime)."""
@@ -96,7 +102,7 @@ class EventProducer:
             raise ValueError("publish_at needs an aware datetime, e.g. datetime.now(timezone.utc)")
         self.publish(event, topic, key, delay=when.timestamp() - time.time())
 
-    def _produce_delayed(self, topic: str, key: str, payload: bytes, due: float) -> None:
+    def _produce_delayed(self, topic: str, key: bytes, payload: bytes, due: float) -> None:
         tier = tier_for(self.settings.retry.delay_tiers, due - time.time())
         headers = write_headers({ORIGIN_TOPIC: topic, DUE_AT: round(due * 1000)})
         self._produce(tier_topic_name(self.settings.topics.retry_prefix, tier), key, payload, headers)
@@ -119,7 +125,7 @@ class EventProducer:
 
     def encode(self, event: Event) -> tuple[str, str, bytes]:
         """The event's topic, key and bytes; raises EventValidationError for an event its schema rejects."""
-        return self.settings.topics.for_family(event.family), event.key(), self.codec.encode(event)
+        return self._family_topics[event.family], event.key(), self.codec.encode(event)
 
     def send_encoded(self, encoded: Sequence[tuple[str, str, bytes]]) -> None:
         """Queue events encode() made; delivery is confirmed by flush()."""
@@ -131,13 +137,15 @@ class EventProducer:
         self, topic: str, key: str | bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> None:
-        options: dict[str, Any] = {"headers": list(headers)} if headers else {}
+        key_bytes = key.encode() if type(key) is str else key
+        options: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if headers:
+            options["headers"] = list(headers)
         if partition is not None:
             options["partition"] = partition
-        key_bytes = key.encode() if isinstance(key, str) else key
         while True:
             try:
-                self._producer.produce(topic, payload, key_bytes, on_delivery=self._on_delivery, **options)
+                self._producer.produce(topic, payload, key_bytes, **options)
                 break
             except BufferError:
                 self._producer.poll(0.1)

@@ -8,13 +8,14 @@ known as writers only, which lets a reader on the current schema read what they 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastavro.schema import expand_schema, fingerprint, load_schema, parse_schema, to_parsing_canonical_form
 
 from streams.errors import StreamsError
+from streams.record_check import Check, compile_check
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 ENVELOPE = "streams.Envelope"
@@ -29,6 +30,7 @@ class KnownSchema:
     name: str
     parsed: dict[str, Any]
     fingerprint: bytes
+    plainly_valid: Check = field(compare=False, repr=False)
 
     @property
     def json(self) -> str:
@@ -42,7 +44,7 @@ def crc64_fingerprint(parsed: dict[str, Any]) -> bytes:
 
 
 def know(parsed: dict[str, Any]) -> KnownSchema:
-    return KnownSchema(parsed["name"], parsed, crc64_fingerprint(parsed))
+    return KnownSchema(parsed["name"], parsed, crc64_fingerprint(parsed), compile_check(parsed))
 
 
 class SchemaStore:
