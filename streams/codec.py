@@ -134,15 +134,24 @@ class EventCodec:
     def __init__(self, store: SchemaStore, framing: Framing) -> None:
         self.store = store
         self.framing = framing
+        self._writers: dict[str, tuple[KnownSchema, bytes]] = {}
+
+    def writer(self, name: str) -> tuple[KnownSchema, bytes]:
+        """The current schema of that name and the framing header it is written with, made once."""
+        writer = self._writers.get(name)
+        if writer is None:
+            schema = self.store.by_name(name)
+            writer = self._writers[name] = (schema, self.framing.header(schema))
+        return writer
 
     def encode(self, event: Event) -> bytes:
         """The event framed and Avro-encoded; raises EventValidationError for an event its schema rejects."""
-        schema = self.store.by_name(event.schema)
+        schema, header = self.writer(event.schema)
         record = event.to_avro()
         if not schema.plainly_valid(record):
             explain_invalid(event, schema, record)
         out = BytesIO()
-        out.write(self.framing.header(schema))
+        out.write(header)
         schemaless_writer(out, schema.parsed, record)
         return out.getvalue()
 
