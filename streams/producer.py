@@ -32,6 +32,11 @@ from streams.settings import Settings, load_settings
 from streams.topics import FAMILIES, tier_topic_name
 
 
+#: Events publish() queues between polls that serve delivery reports; each poll costs about as much
+#: as a small event's framing, and the reports only record failures, which flush() raises.
+POLL_EVERY = 64
+
+
 class DeliveryError(StreamsError):
     """The broker did not acknowledge one or more events."""
 
@@ -67,6 +72,7 @@ class EventProducer:
         self._family_topics = {family: self.settings.topics.for_family(family) for family in FAMILIES}
         self._failures: list[tuple[str, KafkaError]] = []
         self._lock = threading.Lock()
+        self._unpolled = 0
 
     def __enter__(self) -> EventProducer:
         return self
@@ -92,9 +98,13 @@ class EventProducer:
             return
         try:
             self._producer.produce(topic, payload, key_bytes, on_delivery=self._on_delivery)
-            self._producer.poll(0)
         except BufferError:
             self._produce(topic, key_bytes, payload)
+            return
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._producer.poll(0)
+            self._unpolled = 0
 
     def publish_at(self, event: Event, when: datetime, topic: str | None = None, key: str | None = None) -> None:
         """Like publish, delivered no earlier than ``when`` (an aware datetime)."""

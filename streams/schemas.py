@@ -30,7 +30,7 @@ class KnownSchema:
     name: str
     parsed: dict[str, Any]
     fingerprint: bytes
-    plainly_valid: Check = field(compare=False, repr=False)
+    writer_gaps_closed: Check = field(compare=False, repr=False)
 
     @property
     def json(self) -> str:
