@@ -21,12 +21,9 @@ from bench.signups_throughput import create_topic
 from streams.codec import SINGLE_OBJECT_MAGIC
 from streams.events import UserCreated
 from streams.kafka_clients import confluent_config
-from streams.producer import EventProducer
+from streams.producer import EventProducer, librdkafka_settings
 from streams.schemas import SchemaStore
 from streams.settings import Settings, load_settings
-
-#: The settings EventProducer gives librdkafka (streams/producer.py), compression as configured.
-PRODUCER_SETTINGS = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "partitioner": "murmur2_random"}
 
 
 def raw_producer(settings: Settings, signups: list[UserCreated]) -> None:
@@ -40,8 +37,7 @@ def raw_producer(settings: Settings, signups: list[UserCreated]) -> None:
         if error is not None:
             failures.append(error)
 
-    producer = Producer(confluent_config(settings.kafka, **PRODUCER_SETTINGS, **{
-        "compression.type": settings.kafka.compression, "log_level": 0}))
+    producer = Producer(confluent_config(settings.kafka, **librdkafka_settings(settings.kafka)))
     for event in signups:
         out = BytesIO()
         out.write(header)

@@ -28,7 +28,7 @@ from streams.events import (
 )
 from streams.kafka_clients import LoginWatch, confluent_config
 from streams.retry import DUE_AT, ORIGIN_TOPIC, tier_for, write_headers
-from streams.settings import Settings, load_settings
+from streams.settings import KafkaSettings, Settings, load_settings
 from streams.topics import FAMILIES, tier_topic_name
 
 
@@ -46,6 +46,18 @@ class DeliveryError(StreamsError):
         self.failures = failures
 
 
+def librdkafka_settings(kafka: KafkaSettings) -> dict[str, Any]:
+    """How the producer drives librdkafka: idempotent, acks from every in-sync replica, murmur2 like Java."""
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": kafka.compression,
+        "linger.ms": 5,
+        "partitioner": "murmur2_random",
+        "log_level": 0,
+    }
+
+
 def user_id_of(user: Mapping[str, Any] | str) -> Any:
     """A user given as its id, or as a mapping with an "id"."""
     return user if isinstance(user, str) else user.get("id")
@@ -59,16 +71,7 @@ class EventProducer:
         self.codec = codec or build_codec(self.settings.schema_registry.url)
         kafka = self.settings.kafka
         self._login = LoginWatch(kafka)
-        self._producer = Producer(
-            confluent_config(kafka, error_cb=self._login, **{
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": kafka.compression,
-                "linger.ms": 5,
-                "partitioner": "murmur2_random",
-                "log_level": 0,
-            })
-        )
+        self._producer = Producer(confluent_config(kafka, error_cb=self._login, **librdkafka_settings(kafka)))
         self._family_topics = {family: self.settings.topics.for_family(family) for family in FAMILIES}
         self._failures: list[tuple[str, KafkaError]] = []
         self._lock = threading.Lock()
