@@ -45,6 +45,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         broker_credentials=faust_credentials(settings.kafka),
         consumer_auto_offset_reset=settings.kafka.auto_offset_reset,
         processing_guarantee=settings.kafka.processing_guarantee,
+        broker_commit_interval=settings.kafka.commit_interval,
         broker_max_poll_records=settings.kafka.max_poll_records,
         producer_compression_type=compression,
         store=settings.state.store,

@@ -150,7 +150,7 @@ class EventProducer:
         self, topic: str, key: str | bytes | None, payload: bytes, headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> None:
-        key_bytes = key.encode() if type(key) is str else key
+        key_bytes = key.encode() if isinstance(key, str) else key
         options: dict[str, Any] = {"on_delivery": self._on_delivery}
         if headers:
             options["headers"] = list(headers)

@@ -22,7 +22,8 @@ from typing import Any
 from fastavro.const import INT_MAX_VALUE, INT_MIN_VALUE, LONG_MAX_VALUE, LONG_MIN_VALUE
 
 Check = Callable[[Any], bool]
-#: What a field absent from a record reads as; no check accepts it.
+#: What a field absent from a record reads as: the checks of numbers and containers refuse it, the
+#: strict writer refuses the rest.
 MISSING = object()
 #: What a type the check does not cover compares its datum with: no datum is it, so it is False.
 NOT_COVERED = object()

@@ -89,6 +89,11 @@ class KafkaSettings(Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    commit_interval: float = Field(
+        2.8, gt=0, le=60,
+        description="Seconds between the worker's commits. Under exactly-once what the agents send becomes "
+        "visible at a commit; retries ask for one sooner.",
+    )
     max_poll_records: int = Field(
         500, ge=1, le=800,
         description="Records one fetch hands to the agents. Kept below the room left in an agent's buffer once "
