@@ -137,7 +137,8 @@ def retry_lateness(log: Path) -> list[float]:
     """Milliseconds each retried attempt ran late in a worker: its failure logged minus the previous one's due time.
 
     Beyond the relay's lateness this counts the wait for the transaction that holds the retry to
-    commit (nothing is visible to the relay before that) and the worker's fetch of the retried event.
+    commit (nothing is visible to the relay before that), the events queued ahead of the retried
+    one in its partition, and the worker's fetch of it.
     """
     due: dict[str, float] = {}
     late = []
