@@ -27,9 +27,8 @@ from collections.abc import Iterable, Mapping
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import ConsumerT
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.types import TP
+from faust.types import TP, ConsumerT
 
 
 async def highwaters_from_broker(self: AIOKafkaConsumerThread, partitions: Iterable[TP]) -> Mapping[TP, int]:
