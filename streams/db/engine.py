@@ -47,8 +47,15 @@ def sync_engine(url: str) -> Engine:
 
 def async_engine(url: str, connections: int = 5) -> AsyncEngine:
     """``connections`` kept open: one for each handler that may run at once (a failed email's log takes one more,
-    from the pool's overflow)."""
-    engine = create_async_engine(with_driver(url, asynchronous=True), pool_pre_ping=True, pool_size=connections)
+    from the pool's overflow).
+
+    A server's connections are pinged when taken from the pool, so one dropped by a restart is
+    replaced instead of failing an event; a SQLite file has no connection to lose, and the ping
+    would cost every transaction a round trip to the driver's thread.
+    """
+    driver_url = with_driver(url, asynchronous=True)
+    ping = driver_url.get_backend_name() != "sqlite"
+    engine = create_async_engine(driver_url, pool_pre_ping=ping, pool_size=connections)
     configure_sqlite(engine.sync_engine)
     return engine
 
