@@ -9,11 +9,13 @@
    runs alternate, so machine noise hits both alike. The events are published as the worker
    goes, at most WINDOW healthy ones ahead of it: a retried event goes back to the end of its
    partition, so behind a backlog published up front it would wait for all of it, and the
-   healthy emails would be done before most failing events were tried a second time.
+   healthy emails would be done before most failing events were tried a second time. Each
+   attempt of a failing event costs handler work, so the ratio depends on how many healthy
+   emails share the partition with the 1,000 failing events; ``--emails`` takes several counts.
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
-    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000 --failing 1000 --repeat 3
+    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000,20000 --failing 1000 --repeat 3
 """
 
 from __future__ import annotations
@@ -225,13 +227,45 @@ def healthy_throughput(
     return (len(times) - 1) / (times[-1] - times[0]), retry_lateness(home / f"{prefix}.log")
 
 
+def counts(text: str) -> list[int]:
+    """``--emails 3000,20000``: one or more positive counts."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts such as 3000,20000, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"counts must be positive, got {text!r}")
+    return values
+
+
+def healthy_share(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
+    """Healthy emails/s with and without ``failing`` events among ``emails``, runs alternating."""
+    clean, with_failures, retried = [], [], []
+    for _ in range(repeat):
+        clean.append(healthy_throughput(bootstrap, home, emails, 0)[0])
+        rate, late_ms = healthy_throughput(bootstrap, home, emails, failing)
+        with_failures.append(rate)
+        retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
+                        "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
+    return {
+        "emails": emails, "failing": failing, "failing_share": failing / (emails + failing),
+        "no_failures": clean, "with_failures": with_failures,
+        "ratio": statistics.median(with_failures) / statistics.median(clean),
+        "retried_lateness_ms": {key: statistics.median(run[key] for run in retried) for key in ("p50_ms", "p99_ms", "max_ms")},
+        "retried_lateness_runs": retried,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delayed", type=int, default=10_000)
-    parser.add_argument("--emails", type=int, default=3_000)
+    parser.add_argument("--emails", type=counts, default=[3_000, 20_000],
+                        help="healthy emails per throughput run; several counts, comma-separated")
     parser.add_argument("--failing", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.failing > min(args.emails):
+        parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -239,13 +273,7 @@ def main() -> None:
         bootstrap = broker.start()
         try:
             late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-            clean, with_failures, retried = [], [], []
-            for _ in range(args.repeat):
-                clean.append(healthy_throughput(bootstrap, home, args.emails, 0)[0])
-                rate, late_ms = healthy_throughput(bootstrap, home, args.emails, args.failing)
-                with_failures.append(rate)
-                retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
-                                "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
+            shares = [healthy_share(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
         finally:
             broker.stop()
 
@@ -253,24 +281,21 @@ def main() -> None:
     lateness_summary = {key: statistics.median(run[key] for run in late) for key in late[0]}
     for key, value in lateness_summary.items():
         print(f"  {key:18} {value:8.0f}")
-    ratio = statistics.median(with_failures) / statistics.median(clean)
-    print(f"healthy emails/s on one partition ({args.emails:,} emails, {args.repeat} runs each):")
-    print(f"  no failures          median {statistics.median(clean):7.1f}  runs {', '.join(f'{r:.1f}' for r in clean)}")
-    print(f"  {args.failing:,} failing events median {statistics.median(with_failures):7.1f}  "
-          f"runs {', '.join(f'{r:.1f}' for r in with_failures)}")
-    print(f"  ratio {ratio:.1%}")
-    retried_summary = {key: statistics.median(run[key] for run in retried) for key in ("p50_ms", "p99_ms", "max_ms")}
-    print(f"lateness of the failing events' retried attempts in the worker (ms, median of {args.repeat} runs, "
-          f"{retried[0]['attempts']:,} attempts each):")
-    for key, value in retried_summary.items():
-        print(f"  {key:18} {value:8.0f}")
+    for share in shares:
+        clean, with_failures = share["no_failures"], share["with_failures"]
+        print(f"healthy emails/s on one partition, {share['emails']:,} emails and {args.failing:,} failing events "
+              f"({share['failing_share']:.1%} of all), {args.repeat} runs each:")
+        print(f"  no failures          median {statistics.median(clean):7.1f}  runs {', '.join(f'{r:.1f}' for r in clean)}")
+        print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
+              f"runs {', '.join(f'{r:.1f}' for r in with_failures)}")
+        print(f"  ratio {share['ratio']:.1%}")
+        print(f"  lateness of the retried attempts in the worker (ms, median of runs, "
+              f"{share['retried_lateness_runs'][0]['attempts']:,} attempts in the first): "
+              + ", ".join(f"{key} {value:.0f}" for key, value in share["retried_lateness_ms"].items()))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "retries.json"
     out.write_text(json.dumps({
-        "delayed_events": args.delayed, "lateness_ms": lateness_summary, "lateness_runs": late,
-        "emails": args.emails, "failing": args.failing,
-        "healthy_per_s": {"no_failures": clean, "with_failures": with_failures}, "ratio": ratio,
-        "retried_lateness_ms": retried_summary, "retried_lateness_runs": retried,
+        "delayed_events": args.delayed, "lateness_ms": lateness_summary, "lateness_runs": late, "healthy": shares,
     }, indent=2))
     print(f"written: {out}")
 
