@@ -238,7 +238,7 @@ def counts(text: str) -> list[int]:
     return values
 
 
-def healthy_share(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
+def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
     """Healthy emails/s with and without ``failing`` events among ``emails``, runs alternating."""
     clean, with_failures, retried = [], [], []
     for _ in range(repeat):
@@ -273,7 +273,7 @@ def main() -> None:
         bootstrap = broker.start()
         try:
             late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-            shares = [healthy_share(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
+            shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
         finally:
             broker.stop()
 
