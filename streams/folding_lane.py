@@ -167,12 +167,13 @@ class FoldingLane(Generic[V]):
 
     def fold_until_stopped(self) -> None:
         ensure_topics(self.kafka, {self.changelog: {"cleanup.policy": "compact"}}, *self.topic_shape)
+        client_id = f"{self.kafka.client_id}-{self.name}"
         self.producer = Producer(confluent_config(
-            self.kafka, **{"client.id": f"{self.kafka.client_id}-{self.name}", "enable.idempotence": True,
+            self.kafka, **{"client.id": client_id, "enable.idempotence": True,
                            "acks": "all", "linger.ms": 5},
         ))
         self.consumer = Consumer(confluent_config(
-            self.kafka, **{"client.id": f"{self.kafka.client_id}-{self.name}", "group.id": self.group_id,
+            self.kafka, **{"client.id": client_id, "group.id": self.group_id,
                            "enable.auto.commit": False, "auto.offset.reset": self.kafka.auto_offset_reset,
                            "isolation.level": "read_committed"},
         ))

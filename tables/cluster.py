@@ -84,8 +84,11 @@ def other_workers(app: faust.App, table: faust.types.CollectionT | None = None) 
     return [URL(host) for host, topics in hosts.items() if any(topics.values()) and not same_worker(URL(host), own)]
 
 
-async def gather(app: faust.App, table: faust.types.CollectionT | None, request: Request, local: Callable[[], Any]) -> list[Any]:
-    """This worker's part (``local()``) and the part of every other worker ``other_workers`` names, as JSON values.
+async def gather(
+    app: faust.App, request: Request, local: Callable[[], Any], table: faust.types.CollectionT | None = None,
+) -> list[Any]:
+    """This worker's part (``local()``) and the part of every other worker that holds ``table``'s partitions
+    (every worker's, for state kept outside Faust's tables), as JSON values.
 
     A view answers a request that ``asks_locally`` with its own part alone.
     """

@@ -90,7 +90,7 @@ class SignupsView(View):
 
         if asks_locally(request):
             return self.json(local())
-        parts = await gather(app, None, request, local)
+        parts = await gather(app, request, local)
         per_day: dict[str, int] = {}
         for part in parts:
             for day, count in part.items():
@@ -120,7 +120,7 @@ class TopPostsView(View):
 
         if asks_locally(request):
             return self.json(local())
-        parts = await gather(app, post_engagement, request, local)
+        parts = await gather(app, request, local, table=post_engagement)
         posts = [post for part in parts for post in part]
         best = heapq.nlargest(limit, posts, key=lambda post: (post["engagement_rate"], post["views"], post["post_id"]))
         return self.json({"limit": limit, "min_views": min_views, "posts": best})
