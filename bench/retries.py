@@ -37,6 +37,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from streams.admin import ensure_topics
+from streams.cli_types import positive_int
 from streams.devkafka import LocalBroker
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
@@ -229,13 +230,7 @@ def healthy_throughput(
 
 def counts(text: str) -> list[int]:
     """``--emails 3000,20000``: one or more positive counts."""
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected counts such as 3000,20000, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"counts must be positive, got {text!r}")
-    return values
+    return [positive_int(part) for part in text.split(",")]
 
 
 def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:

@@ -2,8 +2,8 @@
 and every typed event takes that fast path."""
 
 import uuid
-from io import BytesIO
 from datetime import datetime, timedelta, timezone
+from io import BytesIO
 from typing import Any
 
 import pytest
