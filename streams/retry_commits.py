@@ -32,10 +32,17 @@ class CommitSoon:
 
     async def _commit_later(self) -> None:
         await asyncio.sleep(self.within)
-        consumer = self.app.consumer
-        if consumer.should_stop:
+        if self.stopping:
             return
         try:
-            await consumer.commit()
+            await self.app.consumer.commit()
         except Exception:
+            if self.stopping:
+                logger.info("an early commit for routed retries was cut short: the worker is stopping")
+                return
             logger.exception("an early commit for routed retries failed; the next timed commit makes them visible")
+
+    @property
+    def stopping(self) -> bool:
+        """The worker commits what it can while it stops; an early commit then only races that."""
+        return self.app.should_stop or self.app.consumer.should_stop
