@@ -31,11 +31,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer
 
+from bench.procfs import cpu_seconds
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
 from streams.devkafka import LocalBroker
@@ -178,11 +180,19 @@ def feed(settings: Settings, events: list[tuple[EmailNotification, bool]], deliv
             healthy += is_healthy
 
 
-def healthy_throughput(
-    bootstrap: str, home: Path, emails: int, failing: int, url: str | None = None,
-) -> tuple[float, list[float]]:
-    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them;
-    and how late each retried attempt ran (``retry_lateness``)."""
+@dataclass(frozen=True)
+class MailRun:
+    """One throughput run: healthy emails/s, how late each retried attempt ran (``retry_lateness``), and the
+    worker's CPU seconds from the moment it was ready to the last email (in all, and its event loop's thread)."""
+
+    rate: float
+    retry_late_ms: list[float]
+    cpu_s: float
+    loop_cpu_s: float
+
+
+def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, url: str | None = None) -> MailRun:
+    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them."""
     prefix = f"mail{uuid.uuid4().hex[:8]}"
     settings = settings_for(bootstrap, prefix, 1)
     url = url or f"sqlite:///{home / prefix}.db"
@@ -211,6 +221,8 @@ def healthy_throughput(
         }
         worker = WorkerProcess(env, home / f"{prefix}.log", free_port())
         worker.start()
+        pid = worker.process.pid
+        cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
         stop = threading.Event()
         feeder = threading.Thread(target=feed, args=(settings, events, lambda: len(smtp.inbox.messages), stop))
         feeder.start()
@@ -218,6 +230,7 @@ def healthy_throughput(
             deadline = time.monotonic() + 600
             while len(smtp.inbox.messages) < emails and time.monotonic() < deadline:
                 time.sleep(0.2)
+            cpu, loop_cpu = cpu_seconds(pid) - cpu_before, cpu_seconds(pid, pid) - loop_before
         finally:
             stop.set()
             feeder.join(60)
@@ -225,7 +238,7 @@ def healthy_throughput(
         times = sorted(attempt for tries in smtp.inbox.attempts.values() for attempt in tries)
     if len(times) < emails:
         raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {home / prefix}.log")
-    return (len(times) - 1) / (times[-1] - times[0]), retry_lateness(home / f"{prefix}.log")
+    return MailRun((len(times) - 1) / (times[-1] - times[0]), retry_lateness(home / f"{prefix}.log"), cpu, loop_cpu)
 
 
 def counts(text: str) -> list[int]:
@@ -234,18 +247,24 @@ def counts(text: str) -> list[int]:
 
 
 def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
-    """Healthy emails/s with and without ``failing`` events among ``emails``, runs alternating."""
+    """Healthy emails/s with and without ``failing`` events among ``emails``, runs alternating; and what each
+    costs the worker's event loop: ms of its thread's CPU per healthy email, and the extra ms per failing event
+    (every attempt, routing, relaying and storing its dead letter) against the clean run just before."""
     clean, with_failures, retried = [], [], []
     for _ in range(repeat):
-        clean.append(healthy_throughput(bootstrap, home, emails, 0)[0])
-        rate, late_ms = healthy_throughput(bootstrap, home, emails, failing)
-        with_failures.append(rate)
+        clean.append(healthy_throughput(bootstrap, home, emails, 0))
+        with_failures.append(healthy_throughput(bootstrap, home, emails, failing))
+        late_ms = with_failures[-1].retry_late_ms
         retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
                         "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
+    healthy_ms = [run.loop_cpu_s * 1000 / emails for run in clean]
+    failing_ms = [(bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures)]
     return {
         "emails": emails, "failing": failing, "failing_share": failing / (emails + failing),
-        "no_failures": clean, "with_failures": with_failures,
-        "ratio": statistics.median(with_failures) / statistics.median(clean),
+        "no_failures": [run.rate for run in clean], "with_failures": [run.rate for run in with_failures],
+        "ratio": statistics.median(run.rate for run in with_failures) / statistics.median(run.rate for run in clean),
+        "loop_ms_per_healthy_email": healthy_ms, "extra_loop_ms_per_failing_event": failing_ms,
+        "worker_cpu_s": {"no_failures": [run.cpu_s for run in clean], "with_failures": [run.cpu_s for run in with_failures]},
         "retried_lateness_ms": {key: statistics.median(run[key] for run in retried) for key in ("p50_ms", "p99_ms", "max_ms")},
         "retried_lateness_runs": retried,
     }
@@ -284,6 +303,10 @@ def main() -> None:
         print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
               f"runs {', '.join(f'{r:.1f}' for r in with_failures)}")
         print(f"  ratio {share['ratio']:.1%}")
+        healthy_ms, failing_ms = share["loop_ms_per_healthy_email"], share["extra_loop_ms_per_failing_event"]
+        print(f"  worker's event-loop CPU: {statistics.median(healthy_ms):.2f} ms per healthy email "
+              f"(runs {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
+              f"per failing event (runs {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
         print(f"  lateness of the retried attempts in the worker (ms, median of runs, "
               f"{share['retried_lateness_runs'][0]['attempts']:,} attempts in the first): "
               + ", ".join(f"{key} {value:.0f}" for key, value in share["retried_lateness_ms"].items()))

@@ -12,25 +12,12 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.procfs import memory_kib, process_tree
 from bench.recovery import wait_caught_up
 from bench.workers import bench_worker
 from streams.events import PostViewed
 from streams.producer import EventProducer
 from tests.conftest import Namespace
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *(below for child in children for below in process_tree(int(child)))]
-
-
-def memory_kib(pid: int, field: str) -> int:
-    """A /proc/PID/status memory field (VmHWM, VmRSS) in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise LookupError(f"no {field} for process {pid}")
 
 
 def publish_views(bootstrap: str, keys: int) -> Namespace:
