@@ -12,6 +12,8 @@
    healthy emails would be done before most failing events were tried a second time. Each
    attempt of a failing event costs handler work, so the ratio depends on how many healthy
    emails share the partition with the 1,000 failing events; ``--emails`` takes several counts.
+   Each run also reads the CPU time of the worker's event-loop thread (its bottleneck) from
+   /proc: per healthy email, and what the failing events add against the clean run before.
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
