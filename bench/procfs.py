@@ -25,8 +25,8 @@ def memory_kib(pid: int, field: str) -> int:
 def cpu_seconds(pid: int, thread: int | None = None) -> float:
     """User plus system CPU time of process ``pid``, or of one of its threads (the main thread's id is ``pid``).
 
-    A worker runs its event loop on one thread; the time that thread spends is what bounds its
-    throughput, while the process total also counts the database driver's and the clients' threads.
+    A worker runs its event loop on one thread; the process total also counts the database driver's
+    and the signup lane's threads, which share the interpreter lock with it.
     """
     stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()

@@ -12,8 +12,8 @@
    healthy emails would be done before most failing events were tried a second time. Each
    attempt of a failing event costs handler work, so the ratio depends on how many healthy
    emails share the partition with the 1,000 failing events; ``--emails`` takes several counts.
-   Each run also reads the CPU time of the worker's event-loop thread (its bottleneck) from
-   /proc: per healthy email, and what the failing events add against the clean run before.
+   Each run also reads the CPU time of the worker's event-loop thread from /proc: per healthy
+   email, and what the failing events add against the clean run before.
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
@@ -274,11 +274,11 @@ def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, re
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delayed", type=int, default=10_000)
+    parser.add_argument("--delayed", type=positive_int, default=10_000)
     parser.add_argument("--emails", type=counts, default=[3_000, 20_000],
                         help="healthy emails per throughput run; several counts, comma-separated")
-    parser.add_argument("--failing", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--failing", type=positive_int, default=1_000)
+    parser.add_argument("--repeat", type=positive_int, default=3)
     args = parser.parse_args()
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
