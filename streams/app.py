@@ -13,6 +13,7 @@ from streams.agent_loop import FailureRouter
 from streams.changelog_flush import commit_changelogs_with_offsets
 from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
+from streams.coordinator_lookup import retry_coordinator_lookups
 from streams.db.engine import async_engine, session_factory
 from streams.db.outage import OutageGate
 from streams.dropped_events import give_back_dropped_events
@@ -34,6 +35,7 @@ from streams.worker_startup import install_startup_checks
 def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     register_faust_codec(codec)
     fix_changelog_offsets()
+    retry_coordinator_lookups()
     resume_streams_after_recovery()
     commit_changelogs_with_offsets()
     fetch_in_priority_order({settings.topics.for_family(family): settings.topics.weight(family) for family in FAMILIES})

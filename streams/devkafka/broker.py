@@ -64,9 +64,13 @@ class LocalBroker:
     def __init__(
         self, home: Path, port: int = 9092, controller_port: int | None = None, jars_cache: Path | None = None,
         scram_port: int | None = None, scram_users: Mapping[str, str] | None = None,
+        advertised_port: int | None = None,
     ) -> None:
+        """``advertised_port``, when given, is where clients are told to reach the plaintext listener
+        (a port forwarded to ``port``)."""
         self.home = home.resolve()
         self.port = port
+        self.advertised_port = advertised_port or port
         self.controller_port = controller_port or port + 1
         self.scram_port = scram_port
         self.scram_users = dict(scram_users or {})
@@ -108,7 +112,11 @@ class LocalBroker:
         return target
 
     def write_properties(self) -> None:
-        advertised = ",".join(f"{name}://{self.host}:{port}" for name, port in self.listeners().items())
+        listening = ",".join(f"{name}://{self.host}:{port}" for name, port in self.listeners().items())
+        advertised = ",".join(
+            f"{name}://{self.host}:{self.advertised_port if name == 'PLAINTEXT' else port}"
+            for name, port in self.listeners().items()
+        )
         protocols = ",".join(f"{name}:{name}" for name in self.listeners())
         scram = [
             f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
@@ -121,7 +129,7 @@ class LocalBroker:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
-                    f"listeners={advertised},CONTROLLER://{self.host}:{self.controller_port}",
+                    f"listeners={listening},CONTROLLER://{self.host}:{self.controller_port}",
                     f"advertised.listeners={advertised}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
