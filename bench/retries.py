@@ -40,6 +40,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
+from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
 from streams.devkafka import LocalBroker
@@ -73,7 +74,20 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run_relay(settings: Settings, stop: threading.Event) -> threading.Thread:
+@dataclass
+class RelayRun:
+    """A relay running in a thread of its own; ``cpu_s`` is that thread's CPU time once it has stopped."""
+
+    thread: threading.Thread
+    stop: threading.Event
+    cpu_s: float = 0.0
+
+    def join(self, timeout: float) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+
+
+def run_relay(settings: Settings) -> RelayRun:
     """A relay in a thread of its own, returned once it owns the tiers' partitions."""
     ready = threading.Event()
 
@@ -84,26 +98,35 @@ def run_relay(settings: Settings, stop: threading.Event) -> threading.Thread:
         task = asyncio.create_task(instance.run())
         while not instance.consumer.assignment():
             await asyncio.sleep(0.1)
+        started = time.thread_time()
         ready.set()
-        while not stop.is_set():
+        while not run.stop.is_set():
             await asyncio.sleep(0.2)
+        run.cpu_s = time.thread_time() - started
         task.cancel()
         await instance.stop()
 
-    thread = threading.Thread(target=asyncio.run, args=(relay(),), daemon=True)
-    thread.start()
+    run = RelayRun(threading.Thread(target=asyncio.run, args=(relay(),), daemon=True), threading.Event())
+    run.thread.start()
     if not ready.wait(60):
         raise SystemExit("the relay was not assigned its partitions within 60 s")
-    return thread
+    return run
+
+
+def relayed_so_far() -> float:
+    """Events relayed in this process, every destination together (the relay's own counter)."""
+    return sum(sample.value for metric in metrics.EVENTS_RELAYED.collect() for sample in metric.samples
+               if sample.name.endswith("_total"))
 
 
 def lateness(bootstrap: str, count: int) -> dict[str, float]:
-    """Milliseconds late, sent and received, for ``count`` events pending at once."""
+    """Milliseconds late, sent and received, for ``count`` events pending at once; and the relay thread's CPU
+    per pass (an event goes through one delay tier per pass, so a long delay takes more than one)."""
     settings = settings_for(bootstrap, f"late{uuid.uuid4().hex[:8]}", 4)
     topics = {**retry_topic_configs(settings.topics, settings.retry), settings.topics.post_events: {}}
     ensure_topics(settings.kafka, topics, 4, 1)
-    stop = threading.Event()
-    relay = run_relay(settings, stop)
+    relayed_before = relayed_so_far()
+    relay = run_relay(settings)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{settings.kafka.group_id}-reader",
                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
     consumer.subscribe([settings.topics.post_events])
@@ -123,13 +146,14 @@ def lateness(bootstrap: str, count: int) -> dict[str, float]:
                     received.append(now_ms - due)
     finally:
         consumer.close()
-        stop.set()
         relay.join(30)
     if len(sent) < count:
         raise SystemExit(f"only {len(sent)} of {count} delayed events arrived")
+    passes = relayed_so_far() - relayed_before
     return {
         "sent_p50_ms": percentile(sent, 0.5), "sent_p99_ms": percentile(sent, 0.99), "sent_min_ms": min(sent),
         "received_p50_ms": percentile(received, 0.5), "received_p99_ms": percentile(received, 0.99),
+        "relay_passes_per_event": passes / count, "relay_cpu_ms_per_pass": relay.cpu_s * 1000 / passes,
     }
 
 
@@ -293,10 +317,11 @@ def main() -> None:
         finally:
             broker.stop()
 
-    print(f"lateness of {args.delayed:,} delayed events pending at once (ms, median of {args.repeat} runs):")
+    print(f"{args.delayed:,} delayed events pending at once: lateness in ms, relay passes per event and the relay "
+          f"thread's CPU ms per pass (median of {args.repeat} runs):")
     lateness_summary = {key: statistics.median(run[key] for run in late) for key in late[0]}
     for key, value in lateness_summary.items():
-        print(f"  {key:18} {value:8.0f}")
+        print(f"  {key:24} {value:8.2f}")
     for share in shares:
         clean, with_failures = share["no_failures"], share["with_failures"]
         print(f"healthy emails/s on one partition, {share['emails']:,} emails and {args.failing:,} failing events "
@@ -315,7 +340,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "retries.json"
     out.write_text(json.dumps({
-        "delayed_events": args.delayed, "lateness_ms": lateness_summary, "lateness_runs": late, "healthy": shares,
+        "delayed_events": args.delayed, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
     }, indent=2))
     print(f"written: {out}")
 
