@@ -36,14 +36,17 @@ from streams.topics import RetryTopics
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
-#: A priority turn for one event: ``partial(priorities.turn, family)``.
-Turn = Callable[[], AbstractAsyncContextManager[None]]
+#: A priority turn for one event, ``retry=True`` for a retried attempt: ``partial(priorities.turn, family)``.
+Turn = Callable[..., AbstractAsyncContextManager[None]]
 
 #: How long a stopping agent lets the events in flight finish.
 STOP_GRACE_S = 10.0
 #: How often one event may wait out a database outage and run again before it takes the retry path
 #: (an error that looks like an outage while the database answers is the event's own).
 OUTAGE_HOLDS = 5
+
+#: Retried attempts an agent takes from its stream before it waits for some to finish.
+RETRIED_PENDING = 1_000
 
 #: Kafka headers are small; the end of a traceback names the failing line.
 TRACEBACK_CHARS = 8000
@@ -130,30 +133,47 @@ async def handle_each(
 ) -> None:
     """Hand every event meant for ``agent`` to ``handle`` in its priority turn, up to ``in_flight`` events at
     once (one key's in order); route each failure aside and go on. An event is acknowledged once it and
-    every earlier event of its partition are done."""
-    lanes, acks = Lanes(in_flight), InOrderAcks()
+    every earlier event of its partition are done.
+
+    Retried attempts (events back from a delay tier) wait apart from the fresh events, for their
+    family's smaller share of turns, up to a quarter of ``in_flight`` of them running at once: a burst
+    of failing events coming back never takes the slots of the fresh events behind them. Their
+    order among themselves is kept per key; against fresh events it was given up when they were
+    first sent aside.
+    """
+    lanes, retried, acks = Lanes(in_flight), Lanes(RETRIED_PENDING), InOrderAcks()
+    retried_slots = asyncio.Semaphore(max(1, in_flight // 4))
     run = partial(handle_one, handle=handle, agent=agent, failures=failures, turn=turn, database=database)
+
+    async def run_retried(event: EventT, done: Callable[[], None]) -> None:
+        async with retried_slots:
+            await run(event, done, retry=True)
+
     try:
         async for event in stream.noack().events():
             done = acks.received(event)
-            if meant_for(read_headers(event.headers), agent):
-                await lanes.start(event.message.key, partial(run, event, done))
-            else:
+            headers = read_headers(event.headers)
+            if not meant_for(headers, agent):
                 done()
+            elif attempts_made(headers):
+                await retried.start(event.message.key, partial(run_retried, event, done))
+            else:
+                await lanes.start(event.message.key, partial(run, event, done))
         await lanes.drain()
+        await retried.drain()
     except asyncio.CancelledError:
-        await lanes.stop(STOP_GRACE_S)
+        await asyncio.gather(lanes.stop(STOP_GRACE_S), retried.stop(STOP_GRACE_S))
         raise
 
 
 async def handle_one(
     event: EventT, done: Callable[[], None], handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
-    database: OutageGate,
+    database: OutageGate, retry: bool = False,
 ) -> None:
     """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``)."""
     value = event.value
     topic = event.message.topic
-    async with turn():
+    async with turn(retry=retry):
         started = time.perf_counter()
         for holds in itertools.count(1):
             try:

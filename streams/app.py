@@ -92,4 +92,6 @@ engine = async_engine(settings.database.url, sum(settings.topics.in_flight.value
 sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
 database = OutageGate(engine)
 mailer = Mailer(settings.smtp)
-priorities = PriorityGate({family: settings.topics.weight(family) for family in FAMILIES})
+priorities = PriorityGate(
+    {family: settings.topics.weight(family) for family in FAMILIES}, settings.retry.retried_share,
+)

@@ -7,6 +7,11 @@ its virtual time is not past that of any other family that is busy at the same m
 a backlog on both, a high-priority family handles five events for each low-priority one. A
 family alone never waits, and one that was idle resumes at the others' time, so idling earns it
 no credit to spend later (stride scheduling).
+
+Retried attempts of a family take their turns as a family of their own, weighted at
+``retried_share`` of it: while fresh events of the family wait, a burst of failing events that
+come back for another attempt gets that share of the turns and the fresh events the rest, and
+with nothing else waiting the retried attempts run at once.
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 GRACE_S = 0.05
 
 
+def retried(family: str) -> str:
+    """The name under which the retried attempts of ``family`` take their turns."""
+    return f"{family} (retried)"
+
+
 class PriorityGate:
-    def __init__(self, weights: Mapping[str, int]) -> None:
-        self.weights = dict(weights)
+    def __init__(self, weights: Mapping[str, int], retried_share: float = 1.0) -> None:
+        self.weights: dict[str, float] = {
+            **weights, **{retried(family): weight * retried_share for family, weight in weights.items()},
+        }
         self.virtual_time = dict.fromkeys(self.weights, 0.0)
         self.holding = dict.fromkeys(self.weights, 0)
         self.last_turn = dict.fromkeys(self.weights, float("-inf"))
@@ -51,8 +63,11 @@ class PriorityGate:
         self.virtual_time[family] = max(self.virtual_time[family], min(busy, default=self.clock))
 
     @asynccontextmanager
-    async def turn(self, family: str, events: int = 1) -> AsyncIterator[None]:
-        """Wait for ``family``'s turn, then hold it while ``events`` events are handled."""
+    async def turn(self, family: str, events: int = 1, retry: bool = False) -> AsyncIterator[None]:
+        """Wait for ``family``'s turn (its retried attempts' turn with ``retry``), then hold it while
+        ``events`` events are handled."""
+        if retry:
+            family = retried(family)
         if not self.busy(family, time.monotonic()):
             self.resume(family)
         self.holding[family] += 1

@@ -7,10 +7,10 @@ import asyncio
 from streams.priorities import PriorityGate
 
 
-async def handle(gate: PriorityGate, family: str, events: int, order: list[str]) -> None:
+async def handle(gate: PriorityGate, family: str, events: int, order: list[str], retry: bool = False) -> None:
     for _ in range(events):
-        async with gate.turn(family):
-            order.append(family)
+        async with gate.turn(family, retry=retry):
+            order.append(f"{family} retried" if retry else family)
             await asyncio.sleep(0)
 
 
@@ -47,3 +47,17 @@ def test_equal_weights_alternate() -> None:
 
     order = asyncio.run(run())
     assert abs(order[:100].count("user") - 50) <= 2
+
+
+def test_retried_attempts_get_their_share_of_turns_while_fresh_events_wait() -> None:
+    async def run() -> tuple[list[str], float]:
+        gate, order = PriorityGate({"email": 1, "post": 5}, retried_share=0.1), []
+        await asyncio.gather(handle(gate, "email", 500, order), handle(gate, "email", 100, order, retry=True))
+        alone = asyncio.get_running_loop().time()
+        await asyncio.wait_for(handle(gate, "email", 50, order, retry=True), timeout=5)
+        return order, asyncio.get_running_loop().time() - alone
+
+    order, alone_s = asyncio.run(run())
+    assert abs(order[:550].count("email retried") - 50) <= 6, "one retried attempt for ten fresh events"
+    assert order.count("email retried") == 150, "every retried attempt ran once the fresh events were done"
+    assert alone_s < 1, "retried attempts alone do not wait"
