@@ -20,7 +20,8 @@ from aiokafka.producer.sender import Sender
 
 log = logging.getLogger(__name__)
 
-_find_coordinator = Sender._find_coordinator
+#: aiokafka's own lookup, which the mend calls and goes on calling after a retriable error.
+aiokafka_find_coordinator = Sender._find_coordinator
 
 
 def retriable_cause(error: KafkaError) -> KafkaError | None:
@@ -32,7 +33,7 @@ def retriable_cause(error: KafkaError) -> KafkaError | None:
 async def find_coordinator_until_reachable(self: Sender, coordinator_type: int, coordinator_key: str) -> int:
     while True:
         try:
-            return await _find_coordinator(self, coordinator_type, coordinator_key)
+            return await aiokafka_find_coordinator(self, coordinator_type, coordinator_key)
         except KafkaError as error:
             cause = retriable_cause(error)
             if cause is None:

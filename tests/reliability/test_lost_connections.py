@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.producer.sender import Sender
 
-from streams.coordinator_lookup import retry_coordinator_lookups
+from streams.coordinator_lookup import aiokafka_find_coordinator, retry_coordinator_lookups
 from streams.devkafka import LocalBroker
 from tests.conftest import JARS_CACHE, free_port
 from tests.cutting_proxy import FIND_COORDINATOR, CuttingProxy
@@ -44,8 +44,14 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CuttingProxy]:
 @pytest.fixture
 def mended(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's mend, installed for one test and taken away after it."""
-    monkeypatch.setattr(Sender, "_find_coordinator", Sender._find_coordinator)
+    monkeypatch.setattr(Sender, "_find_coordinator", aiokafka_find_coordinator)
     retry_coordinator_lookups()
+
+
+@pytest.fixture
+def unmended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka's own lookup, even when an earlier test has imported the app (which installs the mend)."""
+    monkeypatch.setattr(Sender, "_find_coordinator", aiokafka_find_coordinator)
 
 
 def transactional_producer(proxy: CuttingProxy, name: str) -> AIOKafkaProducer:
@@ -96,7 +102,7 @@ def test_a_transaction_commits_through_connections_lost_in_coordinator_lookups(p
     assert offset == COMMITTED_OFFSET
 
 
-def test_without_the_mend_aiokafka_gives_up_on_the_first_lost_lookup(proxy: CuttingProxy) -> None:
+def test_without_the_mend_aiokafka_gives_up_on_the_first_lost_lookup(proxy: CuttingProxy, unmended: None) -> None:
     """Why the worker installs the mend: this fails once aiokafka retries lost connections itself."""
     async def start() -> None:
         proxy.cut_next(FIND_COORDINATOR)
