@@ -26,7 +26,6 @@ import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -35,8 +34,7 @@ from typing import Any
 
 from bench import latency, peer_pipelines, producer_throughput, worker_memory
 from bench.signups_throughput import RESULTS, produce, raw_loop, signup_events, streams_worker
-from streams.devkafka import LocalBroker
-from tests.conftest import JARS_CACHE, free_port
+from bench.workers import scratch_broker
 
 PARTS = ("throughput", "producer", "latency", "memory")
 RAW = "(a) raw confluent-kafka + fastavro"
@@ -209,10 +207,7 @@ def main() -> None:
     out = RESULTS / "compare.json"
     earlier = json.loads(out.read_text()) if out.exists() else {}
     results: dict[str, Any] = {part: earlier[part] for part in PARTS if part in earlier and part not in parts}
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        bootstrap = broker.start()
+    with scratch_broker() as (home, bootstrap):
         run_part: dict[str, Callable[[], dict[str, Any]]] = {
             "throughput": lambda: throughput(bootstrap, home, args, python),
             "producer": lambda: producer(bootstrap, args),
@@ -228,8 +223,6 @@ def main() -> None:
         except BaseException:
             keep_logs(home, RESULTS / "compare-logs")
             raise
-        finally:
-            broker.stop()
     print_table(results)
     print(f"\nwritten: {out}")
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -33,15 +32,14 @@ import sqlalchemy as sa
 from confluent_kafka import Producer
 
 from bench.procfs import cpu_seconds
-from bench.workers import bench_worker
+from bench.workers import bench_worker, scratch_broker
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
 from streams.codec import build_codec
-from streams.devkafka import LocalBroker
 from streams.events import EmailNotification
 from streams.producer import EventProducer
 from streams.retry import ATTEMPTS, ERROR_MESSAGE, ERROR_TYPE, ORIGIN_TOPIC, TRACEBACK, write_headers
-from tests.conftest import JARS_CACHE, Namespace, free_port
+from tests.conftest import Namespace, free_port
 from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
@@ -122,17 +120,11 @@ def main() -> None:
     args = parser.parse_args()
 
     runs: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        bootstrap = broker.start()
-        try:
-            for _ in range(args.repeat):
-                for kind in KINDS:
-                    runs[kind].append(loop_ms_per_event(bootstrap, home, kind, args.events))
-                    print(f"  {kind:12} {runs[kind][-1]:6.2f} ms", flush=True)
-        finally:
-            broker.stop()
+    with scratch_broker() as (home, bootstrap):
+        for _ in range(args.repeat):
+            for kind in KINDS:
+                runs[kind].append(loop_ms_per_event(bootstrap, home, kind, args.events))
+                print(f"  {kind:12} {runs[kind][-1]:6.2f} ms", flush=True)
 
     medians = {kind: statistics.median(values) for kind, values in runs.items()}
     print(f"event-loop CPU per event, {args.events:,} events per run (median of {args.repeat}):")

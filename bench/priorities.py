@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -23,13 +22,13 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.retries import percentile
+from bench.workers import scratch_broker
 from streams.admin import ensure_topics
-from streams.devkafka import LocalBroker
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
 from streams.topics import POST_ENGAGEMENT, changelog_topic_name
 from streams.worker_process import WorkerProcess
-from tests.conftest import JARS_CACHE, Namespace, free_port
+from tests.conftest import Namespace, free_port
 from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
@@ -110,16 +109,10 @@ def main() -> None:
     args = parser.parse_args()
 
     runs: dict[str, list[dict[str, float]]] = {"high": [], "low": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        bootstrap = broker.start()
-        try:
-            for _ in range(args.repeat):
-                for priority in runs:
-                    runs[priority].append(run(bootstrap, home, args.backlog, args.high, args.rate, priority))
-        finally:
-            broker.stop()
+    with scratch_broker() as (home, bootstrap):
+        for _ in range(args.repeat):
+            for priority in runs:
+                runs[priority].append(run(bootstrap, home, args.backlog, args.high, args.rate, priority))
 
     print(f"{args.high:,} PostViewed at {args.rate:g}/s behind {args.backlog:,} low-priority emails ({args.repeat} runs each):")
     summary = {}

@@ -18,17 +18,16 @@ import json
 import random
 import shutil
 import statistics
-import tempfile
 import time
 import urllib.error
 import uuid
 from pathlib import Path
 
-from streams.devkafka import LocalBroker
+from bench.workers import scratch_broker
 from streams.events import PostViewed
 from streams.producer import EventProducer
 from streams.worker_process import WorkerProcess
-from tests.conftest import JARS_CACHE, Namespace, free_port
+from tests.conftest import Namespace, free_port
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -79,43 +78,38 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        namespace = Namespace(f"rec{uuid.uuid4().hex[:8]}", broker.start())
+    with scratch_broker() as (home, bootstrap):
+        namespace = Namespace(f"rec{uuid.uuid4().hex[:8]}", bootstrap)
         store = home / "store"
         env = {**namespace.env, "STREAMS_STATE__DATA_DIR": str(store), "STREAMS_DATABASE__URL": f"sqlite:///{home}/db.sqlite"}
+        with EventProducer(namespace.settings()) as producer:
+            producer.publish_many((PostViewed.new(post_id=f"post{n}", user_id="u") for n in range(args.keys)), 10_000)
+        worker = WorkerProcess(env, home / "worker.log", free_port())
+        started = time.monotonic()
         try:
-            with EventProducer(namespace.settings()) as producer:
-                producer.publish_many((PostViewed.new(post_id=f"post{n}", user_id="u") for n in range(args.keys)), 10_000)
-            worker = WorkerProcess(env, home / "worker.log", free_port())
-            started = time.monotonic()
-            try:
-                worker.start(timeout=120)
-                wait_caught_up(worker, namespace.settings().topics.post_events)
-                built = time.monotonic() - started
-            finally:
-                worker.stop(timeout=120)
-            print(f"built {args.keys:,} keys in {built:.0f}s ({args.keys / built:,.0f} keys/s)")
-
-            runs: dict[str, list[float]] = {"warm": [], "cold": []}
-            top_s: list[float] = []
-            for _ in range(args.repeat):
-                for mode in ("warm", "cold"):
-                    if mode == "cold":
-                        shutil.rmtree(store)
-                    worker = WorkerProcess(env, home / f"worker-{mode}.log", free_port())
-                    started = time.monotonic()
-                    worker.start(timeout=300)
-                    runs[mode].append(wait_ready(worker, args.keys, started))
-                    check_sample(worker, args.keys)
-                    top_started = time.monotonic()
-                    worker.get("/posts/top?limit=10&min_views=0", timeout=600)
-                    top_s.append(time.monotonic() - top_started)
-                    worker.stop(timeout=120)
-                    print(f"  {mode}: {runs[mode][-1]:.1f}s")
+            worker.start(timeout=120)
+            wait_caught_up(worker, namespace.settings().topics.post_events)
+            built = time.monotonic() - started
         finally:
-            broker.stop()
+            worker.stop(timeout=120)
+        print(f"built {args.keys:,} keys in {built:.0f}s ({args.keys / built:,.0f} keys/s)")
+
+        runs: dict[str, list[float]] = {"warm": [], "cold": []}
+        top_s: list[float] = []
+        for _ in range(args.repeat):
+            for mode in ("warm", "cold"):
+                if mode == "cold":
+                    shutil.rmtree(store)
+                worker = WorkerProcess(env, home / f"worker-{mode}.log", free_port())
+                started = time.monotonic()
+                worker.start(timeout=300)
+                runs[mode].append(wait_ready(worker, args.keys, started))
+                check_sample(worker, args.keys)
+                top_started = time.monotonic()
+                worker.get("/posts/top?limit=10&min_views=0", timeout=600)
+                top_s.append(time.monotonic() - top_started)
+                worker.stop(timeout=120)
+                print(f"  {mode}: {runs[mode][-1]:.1f}s")
 
     print(f"recovery of {args.keys:,} keys (s, median of {args.repeat}):")
     for mode, times in runs.items():

@@ -28,7 +28,6 @@ import json
 import random
 import re
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -40,10 +39,10 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
+from bench.workers import scratch_broker
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
-from streams.devkafka import LocalBroker
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
 from streams.relay import Relay
@@ -51,7 +50,7 @@ from streams.retry import DUE_AT, read_headers
 from streams.settings import Settings, load_settings
 from streams.topics import retry_topic_configs, tier_topic_names
 from streams.worker_process import WorkerProcess
-from tests.conftest import JARS_CACHE, free_port
+from tests.conftest import free_port
 from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
@@ -307,15 +306,9 @@ def main() -> None:
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        bootstrap = broker.start()
-        try:
-            late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-            shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
-        finally:
-            broker.stop()
+    with scratch_broker() as (home, bootstrap):
+        late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
+        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
 
     print(f"{args.delayed:,} delayed events pending at once: lateness in ms, relay passes per event and the relay "
           f"thread's CPU ms per pass (median of {args.repeat} runs):")

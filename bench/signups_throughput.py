@@ -12,7 +12,6 @@ import argparse
 import json
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -23,14 +22,12 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.peers.single_object import read_single_object, signup_day
-from bench.workers import bench_worker
+from bench.workers import bench_worker, scratch_broker
 from streams.demo import demo_signups
-from streams.devkafka import LocalBroker
 from streams.events import UserCreated
 from streams.producer import EventProducer
 from streams.schemas import SchemaStore
 from streams.settings import load_settings
-from tests.conftest import JARS_CACHE, free_port
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -128,20 +125,14 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
-        bootstrap = broker.start()
-        try:
-            topic = f"bench-{uuid.uuid4().hex[:8]}"
-            producer_rate = produce(bootstrap, topic, signup_events(args.events), args.partitions)
-            raw_loop(bootstrap, topic, args.events)
-            runs: dict[str, list[float]] = {"raw confluent-kafka + fastavro": [], "streams worker": []}
-            for _ in range(args.repeat):
-                runs["raw confluent-kafka + fastavro"].append(raw_loop(bootstrap, topic, args.events))
-                runs["streams worker"].append(streams_worker(bootstrap, topic, args.events, home, args.partitions))
-        finally:
-            broker.stop()
+    with scratch_broker() as (home, bootstrap):
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        producer_rate = produce(bootstrap, topic, signup_events(args.events), args.partitions)
+        raw_loop(bootstrap, topic, args.events)
+        runs: dict[str, list[float]] = {"raw confluent-kafka + fastavro": [], "streams worker": []}
+        for _ in range(args.repeat):
+            runs["raw confluent-kafka + fastavro"].append(raw_loop(bootstrap, topic, args.events))
+            runs["streams worker"].append(streams_worker(bootstrap, topic, args.events, home, args.partitions))
 
     ceiling = statistics.median(runs["raw confluent-kafka + fastavro"])
     print(f"{args.events} UserCreated events, {args.partitions} partitions, {args.repeat} runs each; "

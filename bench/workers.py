@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from streams.devkafka import LocalBroker
 from streams.worker_process import WorkerProcess
-from tests.conftest import free_port
+from tests.conftest import JARS_CACHE, free_port
 
 
 def bench_worker(env: dict[str, str], home: Path, name: str) -> WorkerProcess:
@@ -14,3 +18,16 @@ def bench_worker(env: dict[str, str], home: Path, name: str) -> WorkerProcess:
         {**env, "STREAMS_STATE__DATA_DIR": str(home / name), "STREAMS_DATABASE__URL": f"sqlite:///{home / name}.db"},
         home / f"{name}.log", free_port(),
     )
+
+
+@contextmanager
+def scratch_broker() -> Iterator[tuple[Path, str]]:
+    """A scratch folder and a local broker of its own for one benchmark; both are gone at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
+        bootstrap = broker.start()
+        try:
+            yield home, bootstrap
+        finally:
+            broker.stop()
