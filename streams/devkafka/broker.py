@@ -111,12 +111,12 @@ class LocalBroker:
         done_marker.touch()
         return target
 
+    def endpoints(self, ports: Mapping[str, int]) -> str:
+        return ",".join(f"{name}://{self.host}:{port}" for name, port in ports.items())
+
     def write_properties(self) -> None:
-        listening = ",".join(f"{name}://{self.host}:{port}" for name, port in self.listeners().items())
-        advertised = ",".join(
-            f"{name}://{self.host}:{self.advertised_port if name == 'PLAINTEXT' else port}"
-            for name, port in self.listeners().items()
-        )
+        listening = self.endpoints(self.listeners())
+        advertised = self.endpoints({**self.listeners(), "PLAINTEXT": self.advertised_port})
         protocols = ",".join(f"{name}:{name}" for name in self.listeners())
         scram = [
             f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
