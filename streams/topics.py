@@ -34,10 +34,9 @@ DELAY_TIERS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
 PRIORITY_WEIGHTS = {"critical": 10, "high": 5, "default": 1, "low": 1}
 DEFAULT_PRIORITIES = {"user": "default", "post": "high", "email": "low", "export": "low"}
 FAMILIES = tuple(DEFAULT_PRIORITIES)
-#: Events of a family handled at once by each worker (one key's still in order). One by default until
-#: handling several at once is proven through rebalances; raising it pays where handlers wait on the
-#: database and the SMTP server.
-DEFAULT_IN_FLIGHT = {"user": 1, "post": 1, "email": 1, "export": 1}
+#: Events of a family handled at once by each worker (one key's still in order): it pays where handlers
+#: wait on the database and the SMTP server. Exports are mostly the worker's own CPU, so one at a time.
+DEFAULT_IN_FLIGHT = {"user": 4, "post": 4, "email": 8, "export": 1}
 
 
 @dataclass(frozen=True)
