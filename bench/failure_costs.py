@@ -1,6 +1,6 @@
 """What each kind of email event costs a worker's event loop: where a failing event's cost goes.
 
-A fresh worker (one partition, 8 emails in flight, SQLite, a real SMTP server) is given N events
+A fresh worker (one partition, 8 emails in flight by default, SQLite, a real SMTP server) is given N events
 of one kind, published at once. The bench reads the CPU time of the worker's event-loop thread
 from /proc, from the first publish until every event is done, less what the same worker used
 idle over as long (measured for 5 s before). The kinds:
@@ -80,8 +80,7 @@ def loop_ms_per_event(bootstrap: str, home: Path, kind: str, count: int) -> floa
     ensure_topics(settings.kafka, {settings.topics.email_events: {}, settings.topics.dead_letters: {}}, 1, 1)
     with SmtpServer(free_port()) as smtp:
         worker = bench_worker(
-            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port),
-             "STREAMS_TOPICS__IN_FLIGHT": '{"email": 8}'},
+            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port)},
             home, namespace.prefix,
         )
         database = sa.create_engine(f"sqlite:///{home / namespace.prefix}.db")

@@ -39,7 +39,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
-from bench.workers import scratch_broker
+from bench.workers import bench_worker, scratch_broker
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
@@ -47,25 +47,13 @@ from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
 from streams.relay import Relay
 from streams.retry import DUE_AT, read_headers
-from streams.settings import Settings, load_settings
+from streams.settings import Settings
 from streams.topics import retry_topic_configs, tier_topic_names
-from streams.worker_process import WorkerProcess
-from tests.conftest import free_port
+from tests.conftest import Namespace, free_port
 from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def settings_for(bootstrap: str, prefix: str, partitions: int) -> Settings:
-    return load_settings(
-        kafka={"brokers": bootstrap, "group_id": f"{prefix}-app"},
-        topics={
-            "user_events": f"{prefix}-user-events", "post_events": f"{prefix}-post-events",
-            "email_events": f"{prefix}-email-events", "export_events": f"{prefix}-export-events",
-            "retry_prefix": f"{prefix}-retry", "dead_letters": f"{prefix}-dead-letters", "partitions": partitions,
-        },
-    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -121,7 +109,7 @@ def relayed_so_far() -> float:
 def lateness(bootstrap: str, count: int) -> dict[str, float]:
     """Milliseconds late, sent and received, for ``count`` events pending at once; and the relay thread's CPU
     per pass (an event goes through one delay tier per pass, so a long delay takes more than one)."""
-    settings = settings_for(bootstrap, f"late{uuid.uuid4().hex[:8]}", 4)
+    settings = Namespace(f"late{uuid.uuid4().hex[:8]}", bootstrap).settings()
     topics = {**retry_topic_configs(settings.topics, settings.retry), settings.topics.post_events: {}}
     ensure_topics(settings.kafka, topics, 4, 1)
     relayed_before = relayed_so_far()
@@ -216,13 +204,12 @@ class MailRun:
     loop_cpu_s: float
 
 
-def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, url: str | None = None) -> MailRun:
+def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) -> MailRun:
     """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them."""
-    prefix = f"mail{uuid.uuid4().hex[:8]}"
-    settings = settings_for(bootstrap, prefix, 1)
-    url = url or f"sqlite:///{home / prefix}.db"
+    namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
+    settings = namespace.settings()
     users = [f"u{n}" for n in range(emails)]
-    seed_users(url, *users)
+    seed_users(f"sqlite:///{home / namespace.prefix}.db", *users)
     ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)
     every = emails // failing if failing else emails + 1
     events = []
@@ -232,19 +219,10 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, ur
             ghost = EmailNotification.new(user_id=f"ghost{n}", template="newsletter", data={"title": "x", "body": "y"})
             events.append((ghost, False))
     with SmtpServer(free_port()) as smtp:
-        env = {
-            "STREAMS_KAFKA__BROKERS": bootstrap, "STREAMS_KAFKA__GROUP_ID": settings.kafka.group_id,
-            "STREAMS_TOPICS__EMAIL_EVENTS": settings.topics.email_events,
-            "STREAMS_TOPICS__USER_EVENTS": settings.topics.user_events,
-            "STREAMS_TOPICS__POST_EVENTS": settings.topics.post_events,
-            "STREAMS_TOPICS__EXPORT_EVENTS": settings.topics.export_events,
-            "STREAMS_TOPICS__RETRY_PREFIX": settings.topics.retry_prefix,
-            "STREAMS_TOPICS__DEAD_LETTERS": settings.topics.dead_letters,
-            "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_DATABASE__URL": url,
-            "STREAMS_SMTP__PORT": str(smtp.port), "STREAMS_STATE__DATA_DIR": str(home / prefix),
-            "STREAMS_TOPICS__IN_FLIGHT": '{"email": 8}',
-        }
-        worker = WorkerProcess(env, home / f"{prefix}.log", free_port())
+        worker = bench_worker(
+            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port)}, home,
+            namespace.prefix,
+        )
         worker.start()
         pid = worker.process.pid
         cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
@@ -262,8 +240,8 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, ur
             worker.stop()
         times = sorted(attempt for tries in smtp.inbox.attempts.values() for attempt in tries)
     if len(times) < emails:
-        raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {home / prefix}.log")
-    return MailRun((len(times) - 1) / (times[-1] - times[0]), retry_lateness(home / f"{prefix}.log"), cpu, loop_cpu)
+        raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {worker.log_file}")
+    return MailRun((len(times) - 1) / (times[-1] - times[0]), retry_lateness(worker.log_file), cpu, loop_cpu)
 
 
 def counts(text: str) -> list[int]:
