@@ -63,6 +63,10 @@ class CuttingProxy:
             self._loop.run_forever()
         finally:
             server.close()
+            connections = asyncio.all_tasks(self._loop)
+            for task in connections:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*connections, return_exceptions=True))
             self._loop.close()
 
     async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
