@@ -12,10 +12,12 @@ from streams.worker_process import WorkerProcess
 from tests.conftest import JARS_CACHE, free_port
 
 
-def bench_worker(env: dict[str, str], home: Path, name: str) -> WorkerProcess:
-    """A worker with its own store and SQLite database under ``home`` (not .streams/), and a free web port."""
+def bench_worker(env: dict[str, str], home: Path, name: str, database_url: str | None = None) -> WorkerProcess:
+    """A worker with its own store under ``home`` (not .streams/), a free web port, and ``database_url`` or a
+    SQLite database of its own under ``home``."""
     return WorkerProcess(
-        {**env, "STREAMS_STATE__DATA_DIR": str(home / name), "STREAMS_DATABASE__URL": f"sqlite:///{home / name}.db"},
+        {**env, "STREAMS_STATE__DATA_DIR": str(home / name),
+         "STREAMS_DATABASE__URL": database_url or f"sqlite:///{home / name}.db"},
         home / f"{name}.log", free_port(),
     )
 
