@@ -1,12 +1,11 @@
 """Events per second of each family at several ``topics.in_flight`` values: where the defaults come from.
 
 A fresh worker (one partition, a real SMTP server, SQLite or with ``--postgresql`` a private
-PostgreSQL server) is given N events of one family,
-published before it starts, and the bench times it from ready to the last effect: signups
-(UserCreated: the user, the profile, the search entry and the welcome email) until the last
-welcome email arrives; new posts (PostCreated: the post, its hashtags, the search entry and a
-notification for each of the author's 5 followers) until the last processed-events row; newsletter
-emails until the last arrives. The values take turns, ``--repeat`` times, so machine noise hits
+PostgreSQL server) is given N events of one family, published before it starts, and the bench
+times it from ready to the last effect: signups (UserCreated: the user, the profile, the search
+entry and the welcome email) until the last welcome email arrives; new posts (PostCreated: the
+post, its hashtags, the search entry and a notification for each of the author's 5 followers)
+until the last processed-events row; newsletter emails until the last arrives. The values take turns, ``--repeat`` times, so machine noise hits
 them alike. Exports are left out: each builds a whole file in the worker's process.
 
     .venv/bin/python -m bench.in_flight --events 2000 --values 1,4,8 --repeat 2
