@@ -136,7 +136,7 @@ async def handle_each(
     every earlier event of its partition are done.
 
     Retried attempts (events back from a delay tier) wait apart from the fresh events, for their
-    family's smaller share of turns, up to a quarter of ``in_flight`` of them running at once: a burst
+    family's smaller share of the worker, up to a quarter of ``in_flight`` of them running at once: a burst
     of failing events coming back never takes the slots of the fresh events behind them. Their
     order among themselves is kept per key; against fresh events it was given up when they were
     first sent aside.

@@ -1,24 +1,27 @@
-"""Topic priorities: while several families have events to handle, each gets turns in proportion to its weight.
+"""Topic priorities: while several families have events to handle, each gets the worker's time in proportion to its weight.
 
 Weights come from the priority of each family's topic (critical 10, high 5, default 1, low 1).
 Every agent asks for a turn before it handles an event (or a batch), and the gate keeps a
-virtual time per family: handling n events advances it by n / weight. A family goes ahead while
-its virtual time is not past that of any other family that is busy at the same moment, so with
-a backlog on both, a high-priority family handles five events for each low-priority one. A
-family alone never waits, and one that was idle resumes at the others' time, so idling earns it
-no credit to spend later (stride scheduling).
+virtual time per family: a turn advances it by the worker's time the turn took, divided by the
+weight. The worker's time is shared among the turns held at once, so eight emails waiting on
+their SMTP server together are charged what one would be alone. A family goes ahead while its
+virtual time is not past that of any other family that is busy at the same moment, so with a
+backlog on both, a high-priority family gets five times the worker's time of a low-priority one,
+and at equal weights a family of cheap events is not held to the pace of a family of costly
+ones. A family alone never waits, and one that was idle resumes at the others' time, so idling
+earns it no credit to spend later (stride scheduling).
 
 Retried attempts of a family take their turns as a family of their own, weighted at
 ``retried_share`` of it: while fresh events of the family wait, a burst of failing events that
-come back for another attempt gets that share of the turns and the fresh events the rest, and
-with nothing else waiting the retried attempts run at once.
+come back for another attempt gets that share of the family's time and the fresh events the
+rest, and with nothing else waiting the retried attempts run at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -26,7 +29,15 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 #: A family that had a turn this recently counts as busy: between two events of a backlog its agent
 #: holds no turn for a moment, and the others must not take that moment as the end of its backlog.
-GRACE_S = 0.05
+#: Much longer, and a family whose events arrive steadily, each handled at once, would count as busy
+#: between them and hold the others back while it used little of the worker.
+GRACE_S = 0.005
+#: How long a waiting turn sleeps before it looks again when a family ahead of it holds a turn (the end
+#: of that turn wakes it sooner).
+RECHECK_S = 1.0
+#: The furthest a busy family's virtual time may trail another's: a turn that held the worker long (a
+#: database outage waited out inside it) sets its family back by at most this much.
+MAX_LAG_S = 1.0
 
 
 def retried(family: str) -> str:
@@ -35,7 +46,9 @@ def retried(family: str) -> str:
 
 
 class PriorityGate:
-    def __init__(self, weights: Mapping[str, int], retried_share: float = 1.0) -> None:
+    def __init__(
+        self, weights: Mapping[str, int], retried_share: float = 1.0, now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.weights: dict[str, float] = {
             **weights, **{retried(family): weight * retried_share for family, weight in weights.items()},
         }
@@ -45,47 +58,70 @@ class PriorityGate:
         self.clock = 0.0
         self.changed = asyncio.Condition()
         self.waiting = 0
+        self.now = now
+        self.running = 0
+        self.shared = 0.0
+        self.shared_at = now()
+
+    def share_so_far(self) -> float:
+        """The worker's time each running turn has had since the gate began: elapsed time over the turns run at once."""
+        now = self.now()
+        if self.running:
+            self.shared += (now - self.shared_at) / self.running
+        self.shared_at = now
+        return self.shared
 
     def busy(self, family: str, now: float) -> bool:
         return self.holding[family] > 0 or now - self.last_turn[family] < GRACE_S
 
-    def ahead_of_others(self, family: str) -> bool:
-        """True while another busy family is behind ``family`` and should go first."""
-        now, own = time.monotonic(), self.virtual_time[family]
-        return any(
-            other != family and self.virtual_time[other] < own and self.busy(other, now) for other in self.weights
-        )
+    def going_first(self, family: str) -> list[str]:
+        """The busy families behind ``family`` in virtual time, which go first; each is moved up to trail it
+        by at most ``MAX_LAG_S``."""
+        now, own = self.now(), self.virtual_time[family]
+        behind = [
+            other for other in self.weights
+            if other != family and self.virtual_time[other] < own and self.busy(other, now)
+        ]
+        for other in behind:
+            self.virtual_time[other] = max(self.virtual_time[other], own - MAX_LAG_S)
+        return behind
 
     def resume(self, family: str) -> None:
         """A family back from idling starts at the time of the busy ones (or of the last turn): no saved credit."""
-        now = time.monotonic()
+        now = self.now()
         busy = [self.virtual_time[other] for other in self.weights if other != family and self.busy(other, now)]
         self.virtual_time[family] = max(self.virtual_time[family], min(busy, default=self.clock))
 
     @asynccontextmanager
-    async def turn(self, family: str, events: int = 1, retry: bool = False) -> AsyncIterator[None]:
-        """Wait for ``family``'s turn (its retried attempts' turn with ``retry``), then hold it while
-        ``events`` events are handled."""
+    async def turn(self, family: str, retry: bool = False) -> AsyncIterator[None]:
+        """Wait for ``family``'s turn (its retried attempts' turn with ``retry``), then hold it while its
+        events are handled; the family is charged its share of the worker's time meanwhile."""
         if retry:
             family = retried(family)
-        if not self.busy(family, time.monotonic()):
+        if not self.busy(family, self.now()):
             self.resume(family)
         self.holding[family] += 1
+        started: float | None = None
         try:
-            while self.ahead_of_others(family):
+            while first := self.going_first(family):
+                holding = any(self.holding[other] for other in first)
                 self.waiting += 1
                 try:
                     async with self.changed:
                         with suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self.changed.wait(), GRACE_S)
+                            await asyncio.wait_for(self.changed.wait(), RECHECK_S if holding else GRACE_S)
                 finally:
                     self.waiting -= 1
             self.clock = max(self.clock, self.virtual_time[family])
+            started = self.share_so_far()
+            self.running += 1
             yield
         finally:
-            self.virtual_time[family] += events / self.weights[family]
+            if started is not None:
+                self.virtual_time[family] += (self.share_so_far() - started) / self.weights[family]
+                self.running -= 1
             self.holding[family] -= 1
-            self.last_turn[family] = time.monotonic()
+            self.last_turn[family] = self.now()
             if self.waiting:
                 async with self.changed:
                     self.changed.notify_all()

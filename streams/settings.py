@@ -166,9 +166,9 @@ class RetrySettings(Section):
     max_delay: float = Field(3600.0, gt=0, description="No backoff is longer than this many seconds.")
     missing_entity_attempts: int = Field(3, ge=1, description="Attempts for an event whose user or post does not exist.")
     retried_share: float = Field(
-        0.1, gt=0, le=1,
-        description="Share of a family's turns its retried attempts get while fresh events of the family wait; "
-        "1 treats them alike.",
+        0.05, gt=0, le=1,
+        description="Share of a family's worker time its retried attempts get while fresh events of the family "
+        "wait; 1 treats them alike.",
     )
     delay_tiers: tuple[float, ...] = Field(
         topics.DELAY_TIERS, min_length=1, description="Seconds each delay-tier topic holds an event."

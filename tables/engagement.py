@@ -108,7 +108,7 @@ async def count_engagement(stream: faust.StreamT) -> None:
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        async with priorities.turn("post", len(batch)):
+        async with priorities.turn("post"):
             updated, steps = fold(post_engagement, ours)
             await send_steps(batch[-1].message.tp, steps)
             with metrics.batch_handled(batch, AGENT), writes_for(batch):

@@ -177,7 +177,7 @@ async def count_follows(stream: faust.StreamT) -> None:
     """
     async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        async with priorities.turn("user", len(batch)):
+        async with priorities.turn("user"):
             changed, steps = fold_follows(follows, ours)
             await send_steps(batch[-1].message.tp, steps)
             with metrics.batch_handled(batch, "follows"), writes_for(batch):
