@@ -1,4 +1,4 @@
-"""Topic priorities: while several families have events to handle, each gets the worker's time in proportion to its weight.
+"""Topic priorities: while several families have events to handle, each gets the worker's time by its weight.
 
 Weights come from the priority of each family's topic (critical 10, high 5, default 1, low 1).
 Every agent asks for a turn before it handles an event (or a batch), and the gate keeps a
