@@ -6,14 +6,15 @@
 2. Healthy throughput: a worker sends N newsletter emails from one partition to a real SMTP
    server, once with nothing failing and once with 1,000 events for users that do not exist
    interleaved on the same partition (each tried 3 times over 3 s, then dead-lettered). The
-   runs alternate, so machine noise hits both alike. The events are published as the worker
-   goes, at most WINDOW healthy ones ahead of it: a retried event goes back to the end of its
-   partition, so behind a backlog published up front it would wait for all of it, and the
-   healthy emails would be done before most failing events were tried a second time. Each
-   attempt of a failing event costs handler work, so the ratio depends on how many healthy
-   emails share the partition with the 1,000 failing events; ``--emails`` takes several counts.
-   Each run also reads the CPU time of the worker's event-loop thread from /proc: per healthy
-   email, and what the failing events add against the clean run before.
+   runs go in pairs, the failing one first in every second pair, so machine noise and drift hit
+   both alike. The events are published as the worker goes, at most WINDOW healthy ones ahead
+   of it: a retried event goes back to the end of its partition, so behind a backlog published
+   up front it would wait for all of it, and the healthy emails would be done before most
+   failing events were tried a second time. Each attempt of a failing event costs handler work,
+   so the ratio depends on how many healthy emails share the partition with the 1,000 failing
+   events; ``--emails`` takes several counts. Each run also reads the CPU time of the worker's
+   event-loop thread from /proc: per healthy email, and what the failing events add against
+   the clean run of the pair.
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
@@ -250,13 +251,16 @@ def counts(text: str) -> list[int]:
 
 
 def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
-    """Healthy emails/s with and without ``failing`` events among ``emails``, runs alternating; and what each
-    costs the worker's event loop: ms of its thread's CPU per healthy email, and the extra ms per failing event
-    (every attempt, routing, relaying and storing its dead letter) against the clean run just before."""
+    """Healthy emails/s with and without ``failing`` events among ``emails``, in pairs of runs (the clean run first
+    in the first pair, the failing one first in the next, and so on, so a machine slowing down over the runs
+    weighs on both alike); and what each costs the worker's event loop: ms of its thread's CPU per healthy email,
+    and the extra ms per failing event (every attempt, routing, relaying and storing its dead letter) against the
+    clean run of its pair."""
     clean, with_failures, retried = [], [], []
-    for _ in range(repeat):
-        clean.append(healthy_throughput(bootstrap, home, emails, 0))
-        with_failures.append(healthy_throughput(bootstrap, home, emails, failing))
+    for turn in range(repeat):
+        pair = [(clean, 0), (with_failures, failing)]
+        for runs, bad in pair if turn % 2 == 0 else reversed(pair):
+            runs.append(healthy_throughput(bootstrap, home, emails, bad))
         late_ms = with_failures[-1].retry_late_ms
         retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
                         "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
