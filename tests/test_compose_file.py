@@ -6,7 +6,7 @@ import re
 import shlex
 import tomllib
 from importlib.util import find_spec
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import mode
