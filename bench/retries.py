@@ -80,8 +80,8 @@ def run_relay(settings: Settings) -> RelayRun:
     ready = threading.Event()
 
     async def relay() -> None:
-        instance = Relay(settings.kafka, f"{settings.kafka.group_id}-relay",
-                         tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters)
+        tiers = tier_topic_names(settings.topics, settings.retry)
+        instance = Relay(settings.kafka, tiers, settings.topics.dead_letters)
         await instance.start()
         task = asyncio.create_task(instance.run())
         while not instance.consumer.assignment():

@@ -28,7 +28,7 @@ from streams.lanes import Lanes
 from streams.retry_commits import CommitSoon
 from streams.retry import (
     ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
-    TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, meant_for, read_headers, tier_for, write_headers,
+    TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, due_at, meant_for, read_headers, tier_for, write_headers,
 )
 from streams.sending import send_for
 from streams.topics import RetryTopics
@@ -145,9 +145,9 @@ async def handle_each(
     retried_slots = asyncio.Semaphore(max(1, in_flight // 4))
     run = partial(handle_one, handle=handle, agent=agent, failures=failures, turn=turn, database=database)
 
-    async def run_retried(event: EventT, done: Callable[[], None]) -> None:
+    async def run_retried(event: EventT, done: Callable[[], None], due: float) -> None:
         async with retried_slots:
-            await run(event, done, retry=True)
+            await run(event, done, due=due)
 
     try:
         async for event in stream.noack().events():
@@ -156,7 +156,7 @@ async def handle_each(
             if not meant_for(headers, agent):
                 done()
             elif attempts_made(headers):
-                await retried.start(event.message.key, partial(run_retried, event, done))
+                await retried.start(event.message.key, partial(run_retried, event, done, due_at(headers, time.time())))
             else:
                 await lanes.start(event.message.key, partial(run, event, done))
         await lanes.drain()
@@ -168,12 +168,15 @@ async def handle_each(
 
 async def handle_one(
     event: EventT, done: Callable[[], None], handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
-    database: OutageGate, retry: bool = False,
+    database: OutageGate, due: float | None = None,
 ) -> None:
-    """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``)."""
+    """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``); ``due``, in
+    epoch seconds, when this is a retried attempt."""
     value = event.value
     topic = event.message.topic
-    async with turn(retry=retry):
+    async with turn(retry=due is not None):
+        if due is not None:
+            metrics.RETRY_LATENESS_SECONDS.labels(agent).observe(time.time() - due)
         started = time.perf_counter()
         for holds in itertools.count(1):
             try:

@@ -71,8 +71,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     async def relay_delayed_events() -> None:
         """Every worker relays a share of the delay tiers' partitions."""
         await relay_forever(lambda: Relay(
-            settings.kafka, f"{settings.kafka.group_id}-relay",
-            tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters,
+            settings.kafka, tier_topic_names(settings.topics, settings.retry), settings.topics.dead_letters,
         ))
 
     return app

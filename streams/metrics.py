@@ -28,6 +28,15 @@ DEAD_LETTERS_STORED = Counter(
 EVENTS_RELAYED = Counter(
     "streams_events_relayed", "Delayed or retried events the relay sent on when due.", ["destination"]
 )
+RETRY_LATENESS_SECONDS = Histogram(
+    "streams_retry_lateness_seconds",
+    "How long after its due time a retried attempt began: the relay, the fetch and the wait for its priority turn.",
+    ["agent"], buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+RELAY_LATENESS_SECONDS = Histogram(
+    "streams_relay_lateness_seconds", "How long after its due time the relay sent an event back to its topic.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 BATCH_SECONDS = Histogram(
     "streams_batch_processing_seconds", "Time a table agent took to fold one batch into its table.",
     ["topic", "agent"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 
 from streams import metrics
 from streams.kafka_clients import aiokafka_security
-from streams.retry import DUE_AT, ERROR_MESSAGE, ERROR_TYPE, ORIGIN_PARTITION, ORIGIN_TOPIC, read_headers, tier_for
+from streams.retry import ERROR_MESSAGE, ERROR_TYPE, ORIGIN_PARTITION, ORIGIN_TOPIC, due_at, read_headers, tier_for
 from streams.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ MAX_HELD = 20_000
 IDLE_WAIT = 0.5
 #: Seconds between commits of the tiers' offsets.
 COMMIT_INTERVAL = 1.0
+
+
+def relay_group_id(kafka: KafkaSettings) -> str:
+    """The consumer group through which the workers' relays share the tiers' partitions."""
+    return f"{kafka.group_id}-relay"
 
 
 @dataclass(frozen=True)
@@ -91,15 +96,13 @@ class HeldPartition:
 class Relay(ConsumerRebalanceListener):
     """One relay instance; several workers share the tiers' partitions through a consumer group."""
 
-    def __init__(
-        self, kafka: KafkaSettings, group_id: str, tiers: Mapping[str, float], dead_letters: str
-    ) -> None:
+    def __init__(self, kafka: KafkaSettings, tiers: Mapping[str, float], dead_letters: str) -> None:
         self.tiers = dict(tiers)
         self.dead_letters = dead_letters
         self.tier_names = {delay: name for name, delay in self.tiers.items()}
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.brokers,
-            group_id=group_id,
+            group_id=relay_group_id(kafka),
             client_id=f"{kafka.client_id}-relay",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -172,13 +175,17 @@ class Relay(ConsumerRebalanceListener):
         """Send every event whose release time has come; each counts as relayed once acknowledged."""
         for held in self.held.values():
             for record in held.pop_released(now):
-                hop = next_hop(read_headers(record.headers), now, self.tier_names, self.dead_letters)
+                headers = read_headers(record.headers)
+                hop = next_hop(headers, now, self.tier_names, self.dead_letters)
                 sent = await self.producer.send(
                     hop.topic, record.value, key=record.key, partition=hop.partition,
                     headers=[*record.headers, *hop.headers],
                 )
                 sent.add_done_callback(partial(self.acknowledged, held, record.offset))
-                metrics.EVENTS_RELAYED.labels(self.destination(hop)).inc()
+                destination = self.destination(hop)
+                metrics.EVENTS_RELAYED.labels(destination).inc()
+                if destination == "origin":
+                    metrics.RELAY_LATENESS_SECONDS.observe(time.time() - due_at(headers, now))
 
     def acknowledged(self, held: HeldPartition, offset: int, sent: asyncio.Future) -> None:
         if sent.cancelled() or sent.exception() is not None:
@@ -236,12 +243,6 @@ def next_hop(headers: Mapping[str, str], now: float, tier_names: Mapping[float, 
         partition = headers.get(ORIGIN_PARTITION, "")
         return Hop(headers[ORIGIN_TOPIC], int(partition) if partition.isdigit() else None)
     return Hop(tier_names[tier_for(tuple(sorted(tier_names)), remaining)])
-
-
-def due_at(headers: Mapping[str, str], default: float) -> float:
-    """The due time in a record's headers, in epoch seconds."""
-    value = headers.get(DUE_AT, "")
-    return int(value) / 1000 if value.isdigit() else default
 
 
 async def relay_forever(make_relay: Callable[[], Relay], restart_after: float = 5.0) -> None:

@@ -53,6 +53,12 @@ def attempts_made(headers: Mapping[str, str]) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def due_at(headers: Mapping[str, str], default: float) -> float:
+    """The due time in an event's headers, in epoch seconds; ``default`` when it has none."""
+    value = headers.get(DUE_AT, "")
+    return int(value) / 1000 if value.isdigit() else default
+
+
 def meant_for(headers: Mapping[str, str], agent: str) -> bool:
     """A retried event is for the agent that failed on it; any other event is for every agent."""
     return headers.get(TARGET_AGENT, agent) == agent

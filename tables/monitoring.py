@@ -1,7 +1,10 @@
-"""Prometheus gauges read when metrics are scraped: consumer lag per topic and per lane, and keys per table.
+"""Prometheus gauges read when metrics are scraped: consumer lag per topic and per lane, events waiting in the
+delay tiers, and keys per table.
 
 Lag comes from the broker (tables.health.group_lag), so it is the group's, the same on every
-worker. Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
+worker. What waits in a delay tier is the relays' group's lag on it: the relays commit once a
+second up to their oldest event not yet sent, so it counts the events they hold in memory too.
+Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
 estimate: counting a million keys on every scrape would cost more than the scrape is worth. A
 folding lane's state is counted as a table of its name, from the keys it holds in memory.
 """
@@ -41,6 +44,13 @@ def lane_lag_family() -> GaugeMetricFamily:
                              labels=["lane"])
 
 
+def relay_pending_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "streams_relay_pending", "Delayed and retried events in a delay tier that the relays have not sent on yet.",
+        labels=["tier"],
+    )
+
+
 def keys_family() -> GaugeMetricFamily:
     return GaugeMetricFamily("streams_table_keys", "Keys of each table held by this worker.", labels=["table"])
 
@@ -50,27 +60,23 @@ class StreamsCollector(Collector):
 
     def __init__(
         self, app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]],
-        lanes: Sequence[FoldingLane],
+        lanes: Sequence[FoldingLane], relays: tuple[str, list[str]],
     ) -> None:
         self.app = app
         self.admin = admin
         self.topics = topics
         self.lanes = lanes
+        self.relay_group, self.tiers = relays
 
     def describe(self) -> Iterator[Metric]:
         """The metric names alone, so registering does not ask the broker."""
         yield lag_family()
         yield lane_lag_family()
+        yield relay_pending_family()
         yield keys_family()
 
     def collect(self) -> Iterator[Metric]:
-        lag = lag_family()
-        try:
-            for topic, events in group_lag(self.admin(), self.app.conf.id, self.topics()).items():
-                lag.add_metric([topic], events)
-        except KafkaException as exc:
-            logger.warning("consumer lag not measured: %s", exc.args[0])
-        yield lag
+        yield self.lag_of(lag_family(), self.app.conf.id, self.topics(), "consumer lag")
         lags = lane_lag_family()
         for lane in self.lanes:
             try:
@@ -78,6 +84,7 @@ class StreamsCollector(Collector):
             except KafkaException as exc:
                 logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
         yield lags
+        yield self.lag_of(relay_pending_family(), self.relay_group, self.tiers, "events waiting in the delay tiers")
         keys = keys_family()
         for name, table in list(self.app.tables.items()):
             keys.add_metric([name], held_keys(table))
@@ -85,8 +92,19 @@ class StreamsCollector(Collector):
             keys.add_metric([lane.name], len(lane.items()))
         yield keys
 
+    def lag_of(self, family: GaugeMetricFamily, group: str, topics: list[str], what: str) -> GaugeMetricFamily:
+        """``family`` with ``group``'s lag on each of ``topics``; empty, with a warning, if the broker cannot say."""
+        try:
+            for topic, events in group_lag(self.admin(), group, topics).items():
+                family.add_metric([topic], events)
+        except KafkaException as exc:
+            logger.warning("%s not measured: %s", what, exc.args[0])
+        return family
+
 
 def register_collector(
     app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]], lanes: Sequence[FoldingLane],
+    relays: tuple[str, list[str]],
 ) -> None:
-    REGISTRY.register(StreamsCollector(app, admin, topics, lanes))
+    """``relays``: the relays' consumer group and the delay-tier topics it reads."""
+    REGISTRY.register(StreamsCollector(app, admin, topics, lanes, relays))

@@ -24,7 +24,8 @@ from sqlalchemy import select
 from streams.app import app, sessions, settings
 from streams.db.models import EmailStatistics
 from streams.kafka_clients import confluent_config
-from streams.topics import watched_topic_names
+from streams.relay import relay_group_id
+from streams.topics import tier_topic_names, watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
@@ -201,7 +202,10 @@ class EmailStatisticsView(View):
 
 
 if settings.monitoring.enabled:
-    register_collector(app, admin, functools.partial(watched_topic_names, settings.topics), [signup_lane])
+    register_collector(
+        app, admin, functools.partial(watched_topic_names, settings.topics), [signup_lane],
+        (relay_group_id(settings.kafka), list(tier_topic_names(settings.topics, settings.retry))),
+    )
 
     @app.page("/metrics")
     class MetricsView(View):

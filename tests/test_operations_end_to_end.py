@@ -9,13 +9,13 @@ import urllib.request
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.cli import main
 from streams.producer import EventProducer
-from streams.topics import changelog_topic_name
+from streams.topics import changelog_topic_name, tier_topic_names
 from tests.conftest import free_port
 from tests.kafka_reading import read_all
+from tests.prometheus_reading import samples
 
 pytestmark = pytest.mark.kafka
 
@@ -28,15 +28,6 @@ def status_of(url: str, headers: dict[str, str] | None = None) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def samples(url: str) -> dict[tuple[str, frozenset], float]:
-    with urllib.request.urlopen(url, timeout=20) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text) for sample in family.samples
-    }
 
 
 def test_a_token_guards_the_view_and_metrics_and_logs_tell_what_happened(namespace, start_worker, smtp_server) -> None:
@@ -78,6 +69,9 @@ def test_a_token_guards_the_view_and_metrics_and_logs_tell_what_happened(namespa
     assert seen[("streams_events_failed_total", frozenset({
         ("topic", settings.topics.email_events), ("agent", "emails"), ("error_type", "EntityNotFoundError")}))] == 1
     assert seen[("streams_consumer_lag", frozenset({("topic", users_topic)}))] >= 0
+    assert seen[("streams_relay_lateness_seconds_count", frozenset())] == 0, "one attempt each: nothing relayed"
+    tiers = {labels: value for (name, labels), value in seen.items() if name == "streams_relay_pending"}
+    assert tiers == {frozenset({("tier", tier)}): 0 for tier in tier_topic_names(settings.topics, settings.retry)}
     assert seen[("streams_table_keys", frozenset({("table", "signup-partials")}))] >= 1
 
     worker.stop()

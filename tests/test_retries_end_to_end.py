@@ -22,9 +22,10 @@ from streams.db.engine import sync_engine
 from streams.db.models import DeadLetter, EmailLog, ProcessedEvent
 from streams.events import UserCreated
 from streams.producer import EventProducer
-from streams.retry import ATTEMPTS, DUE_AT, ORIGIN_TOPIC, TARGET_AGENT, read_headers
+from streams.retry import ATTEMPTS, ORIGIN_TOPIC
 from tests.conftest import ROOT
 from tests.databases import seed_users
+from tests.prometheus_reading import samples
 
 pytestmark = pytest.mark.kafka
 
@@ -68,7 +69,7 @@ def test_an_email_refused_twice_is_sent_once_after_about_one_and_then_two_second
     with EventProducer(namespace.settings()) as producer:
         event = producer.publish_email_notification("alice", "newsletter", {"title": "News", "body": "Hello"})
     # Commits far apart: a retry is on time only because routing it asks for an early commit.
-    start_worker(**worker_env(url, smtp_server.port, STREAMS_KAFKA__COMMIT_INTERVAL="20"))
+    worker = start_worker(**worker_env(url, smtp_server.port, STREAMS_KAFKA__COMMIT_INTERVAL="20"))
 
     eventually(lambda: smtp_server.inbox.to("alice@example.com"), what="the newsletter")
     time.sleep(3)
@@ -79,6 +80,9 @@ def test_an_email_refused_twice_is_sent_once_after_about_one_and_then_two_second
     assert sorted(log.status for log in rows(url, EmailLog)) == ["failed", "failed", "sent"]
     assert [p.event_id for p in rows(url, ProcessedEvent)] == [str(event.id)]
     assert rows(url, DeadLetter) == []
+    seen = samples(worker.url + "/metrics")
+    assert seen[("streams_relay_lateness_seconds_count", frozenset())] == 2
+    assert seen[("streams_retry_lateness_seconds_count", frozenset({("agent", "emails")}))] == 2
 
 
 def test_an_email_that_always_fails_is_a_dead_letter_with_its_headers_and_traceback(
@@ -197,6 +201,11 @@ def test_delayed_events_are_never_delivered_early(namespace, tmp_path, start_wor
                 due[event.user_id] = time.time() + delay
                 producer.publish(event, delay=delay)
 
+    def waiting_in_tiers() -> float:
+        seen = samples(worker.url + "/metrics")
+        return sum(value for (name, _), value in seen.items() if name == "streams_relay_pending")
+
+    assert eventually(lambda: waiting_in_tiers() > 0, timeout=5, what="delayed events counted as waiting")
     consumer = Consumer({
         "bootstrap.servers": namespace.bootstrap, "group.id": f"{namespace.prefix}-reader",
         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -216,3 +225,5 @@ def test_delayed_events_are_never_delivered_early(namespace, tmp_path, start_wor
     for user_id, (received, written) in arrived.items():
         assert written >= due[user_id] - 0.001 and received >= due[user_id], user_id
     assert eventually(lambda: worker.get("/signups")["total"] == 40, what="40 signups")
+    assert eventually(lambda: waiting_in_tiers() == 0, what="no delayed event left waiting")
+    assert samples(worker.url + "/metrics")[("streams_relay_lateness_seconds_count", frozenset())] == 40
