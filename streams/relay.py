@@ -195,13 +195,21 @@ class Relay(ConsumerRebalanceListener):
 
     async def commit_relayed(self) -> None:
         """Commit each partition up to its oldest event not yet relayed; a failed send stops the relay first,
-        so its event is read again from the last commit by the next one."""
+        so its event is read again from the last commit by the next one.
+
+        When every event read was relayed, the commit goes to the consumer's position: past the
+        markers that end the transactions of the workers' retries, which are not events. Committed
+        at the last event instead, the relays' group would lag a marker behind for good.
+        """
         if self.send_failure is not None:
             raise self.send_failure
-        commits = {
-            partition: offset for partition, held in self.held.items()
-            if (offset := held.commit_offset()) is not None and offset != held.committed
-        }
+        commits = {}
+        for partition, held in self.held.items():
+            offset = held.commit_offset()
+            if offset is not None and offset == held.next_offset:
+                offset = max(offset, await self.consumer.position(partition))
+            if offset is not None and offset != held.committed:
+                commits[partition] = offset
         if commits:
             await self.consumer.commit(commits)
             for partition, offset in commits.items():

@@ -23,6 +23,7 @@ from streams.db.models import DeadLetter, EmailLog, ProcessedEvent
 from streams.events import UserCreated
 from streams.producer import EventProducer
 from streams.retry import ATTEMPTS, ORIGIN_TOPIC
+from streams.worker_process import WorkerProcess
 from tests.conftest import ROOT
 from tests.databases import seed_users
 from tests.prometheus_reading import samples
@@ -56,6 +57,12 @@ def count(url: str, model: type) -> int:
     return total
 
 
+def waiting_in_tiers(worker: WorkerProcess) -> float:
+    """Events in the delay tiers that the relays have not sent on, as the worker's metrics tell."""
+    seen = samples(worker.url + "/metrics")
+    return sum(value for (name, _), value in seen.items() if name == "streams_relay_pending")
+
+
 def worker_env(url: str, smtp_port: int, **extra: str) -> dict[str, str]:
     return {"STREAMS_DATABASE__URL": url, "STREAMS_SMTP__PORT": str(smtp_port), **extra}
 
@@ -83,6 +90,7 @@ def test_an_email_refused_twice_is_sent_once_after_about_one_and_then_two_second
     seen = samples(worker.url + "/metrics")
     assert seen[("streams_relay_lateness_seconds_count", frozenset())] == 2
     assert seen[("streams_retry_lateness_seconds_count", frozenset({("agent", "emails")}))] == 2
+    assert eventually(lambda: waiting_in_tiers(worker) == 0, what="nothing left waiting, transaction markers aside")
 
 
 def test_an_email_that_always_fails_is_a_dead_letter_with_its_headers_and_traceback(
@@ -184,9 +192,9 @@ def test_a_replayed_dead_letter_is_processed_once_when_the_fault_is_fixed(
     assert count(url, DeadLetter) == 0
 
 
-def test_delayed_events_are_never_delivered_early(namespace, tmp_path, start_worker) -> None:
+def test_delayed_events_are_never_delivered_early(namespace, tmp_path, smtp_server, start_worker) -> None:
     settings = namespace.settings()
-    worker = start_worker(STREAMS_DATABASE__URL=f"sqlite:///{tmp_path / 'streams.db'}")
+    worker = start_worker(**worker_env(f"sqlite:///{tmp_path / 'streams.db'}", smtp_server.port))
     rng = random.Random(11)
     due: dict[str, float] = {}
     with EventProducer(settings) as producer:
@@ -201,11 +209,7 @@ def test_delayed_events_are_never_delivered_early(namespace, tmp_path, start_wor
                 due[event.user_id] = time.time() + delay
                 producer.publish(event, delay=delay)
 
-    def waiting_in_tiers() -> float:
-        seen = samples(worker.url + "/metrics")
-        return sum(value for (name, _), value in seen.items() if name == "streams_relay_pending")
-
-    assert eventually(lambda: waiting_in_tiers() > 0, timeout=5, what="delayed events counted as waiting")
+    assert eventually(lambda: waiting_in_tiers(worker) > 0, timeout=5, what="delayed events counted as waiting")
     consumer = Consumer({
         "bootstrap.servers": namespace.bootstrap, "group.id": f"{namespace.prefix}-reader",
         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -225,5 +229,5 @@ def test_delayed_events_are_never_delivered_early(namespace, tmp_path, start_wor
     for user_id, (received, written) in arrived.items():
         assert written >= due[user_id] - 0.001 and received >= due[user_id], user_id
     assert eventually(lambda: worker.get("/signups")["total"] == 40, what="40 signups")
-    assert eventually(lambda: waiting_in_tiers() == 0, what="no delayed event left waiting")
+    assert eventually(lambda: waiting_in_tiers(worker) == 0, what="no delayed event left waiting")
     assert samples(worker.url + "/metrics")[("streams_relay_lateness_seconds_count", frozenset())] == 40
