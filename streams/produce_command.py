@@ -1,4 +1,5 @@
-"""``streams produce``: demo events, or events from a JSON-lines file, with a progress bar.
+"""``streams produce``: demo events, or events from a JSON-lines file, with a progress bar; ``--delay`` sends
+them through the delay tiers.
 
 A file has one event per line: ``{"type": "UserCreated", "user_id": "u1", ...}``, the type by
 class name (or Avro full name) and the event's fields beside it. Every line is checked and
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
-from streams.cli_types import positive_int
+from streams.cli_types import positive_int, positive_seconds
 from streams.codec import EventValidationError
 from streams.demo import demo_activity, demo_signups
 from streams.errors import StreamsError
@@ -71,12 +74,14 @@ def produce(args: argparse.Namespace) -> int:
             encoded = [producer.encode(event) for event in events]
         except EventValidationError as exc:
             raise EventFileError(f"not sent, an event is invalid: {exc}") from None
+        due = time.time() + args.delay if args.delay else None
         with tqdm(total=len(encoded), unit="ev", disable=args.quiet) as progress:
             for start in range(0, len(encoded), BATCH):
                 batch = encoded[start:start + BATCH]
-                producer.send_encoded(batch)
+                producer.send_encoded(batch, due)
                 progress.update(len(batch))
-    print(f"sent {len(events):,} events to {settings.kafka.brokers}")
+    when = f", due at {datetime.fromtimestamp(due, timezone.utc).isoformat(timespec='seconds')}" if due else ""
+    print(f"sent {len(events):,} events to {settings.kafka.brokers}{when}")
     return 0
 
 
@@ -85,6 +90,8 @@ def add_produce_command(commands: argparse._SubParsersAction) -> None:
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("--demo", type=positive_int, metavar="N", help="N demo signups plus follows and post activity")
     source.add_argument("--file", type=Path, help="one JSON event per line: {\"type\": \"UserCreated\", ...}")
+    command.add_argument("--delay", type=positive_seconds, metavar="SECONDS",
+                         help="delivered no earlier than SECONDS from now, through the delay tiers")
     command.add_argument("--seed", type=int, default=7, help="random seed for demo events")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
     command.set_defaults(run=produce)

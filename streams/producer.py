@@ -140,10 +140,14 @@ class EventProducer:
         """The event's topic, key and bytes; raises EventValidationError for an event its schema rejects."""
         return self._family_topics[event.family], event.key(), self.codec.encode(event)
 
-    def send_encoded(self, encoded: Sequence[tuple[str, str, bytes]]) -> None:
-        """Queue events encode() made; delivery is confirmed by flush()."""
+    def send_encoded(self, encoded: Sequence[tuple[str, str, bytes]], due: float | None = None) -> None:
+        """Queue events encode() made; delivery is confirmed by flush(). With ``due`` (epoch seconds) they
+        reach their topics no earlier than that."""
         for topic, key, payload in encoded:
-            self._produce(topic, key, payload)
+            if due is None:
+                self._produce(topic, key, payload)
+            else:
+                self._produce_delayed(topic, key.encode(), payload, due)
         self._producer.poll(0)
 
     def _produce(

@@ -34,6 +34,7 @@ from streams import metrics
 from streams.kafka_clients import aiokafka_security
 from streams.retry import ERROR_MESSAGE, ERROR_TYPE, ORIGIN_PARTITION, ORIGIN_TOPIC, due_at, read_headers, tier_for
 from streams.settings import KafkaSettings
+from streams.topics import relay_group_id
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,6 @@ MAX_HELD = 20_000
 IDLE_WAIT = 0.5
 #: Seconds between commits of the tiers' offsets.
 COMMIT_INTERVAL = 1.0
-
-
-def relay_group_id(kafka: KafkaSettings) -> str:
-    """The consumer group through which the workers' relays share the tiers' partitions."""
-    return f"{kafka.group_id}-relay"
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,7 @@ class Relay(ConsumerRebalanceListener):
         self.tier_names = {delay: name for name, delay in self.tiers.items()}
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.brokers,
-            group_id=relay_group_id(kafka),
+            group_id=relay_group_id(kafka.group_id),
             client_id=f"{kafka.client_id}-relay",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -204,9 +200,10 @@ class Relay(ConsumerRebalanceListener):
         if self.send_failure is not None:
             raise self.send_failure
         commits = {}
+        assigned = self.consumer.assignment()
         for partition, held in self.held.items():
             offset = held.commit_offset()
-            if offset is not None and offset == held.next_offset:
+            if offset is not None and offset == held.next_offset and partition in assigned:
                 offset = max(offset, await self.consumer.position(partition))
             if offset is not None and offset != held.committed:
                 commits[partition] = offset

@@ -78,6 +78,11 @@ def tier_topic_name(prefix: str, delay: float) -> str:
     return f"{prefix}-{round(delay * 1000)}ms"
 
 
+def relay_group_id(group_id: str) -> str:
+    """The consumer group through which the relays of the app ``group_id`` share the tiers' partitions."""
+    return f"{group_id}-relay"
+
+
 def tier_topic_names(names: TopicSettings, retry: RetrySettings) -> dict[str, float]:
     """Every delay-tier topic and the seconds it holds an event."""
     return {tier_topic_name(names.retry_prefix, delay): delay for delay in retry.delay_tiers}

@@ -12,7 +12,7 @@ from streams.cli_types import positive_int
 from streams.errors import BrokerUnavailableError
 from streams.kafka_clients import confluent_config
 from streams.settings import load_settings
-from streams.topics import every_topic_config, watched_topic_names
+from streams.topics import every_topic_config, relay_group_id, tier_topic_names, watched_topic_names
 from tables.health import group_lag
 
 
@@ -32,10 +32,12 @@ def topics_create(args: argparse.Namespace) -> int:
 def lag(args: argparse.Namespace) -> int:
     settings = load_settings()
     group = args.group or settings.kafka.group_id
-    topics = (
-        list(every_topic_config(group, settings.topics, settings.retry)) if args.all
-        else watched_topic_names(settings.topics)
-    )
+    if args.relays:
+        group, topics = relay_group_id(group), list(tier_topic_names(settings.topics, settings.retry))
+    elif args.all:
+        topics = list(every_topic_config(group, settings.topics, settings.retry))
+    else:
+        topics = watched_topic_names(settings.topics)
     try:
         behind = group_lag(AdminClient(confluent_config(settings.kafka, log_level=0)), group, topics)
     except KafkaException as exc:
@@ -55,5 +57,8 @@ def add_topic_commands(commands: argparse._SubParsersAction) -> None:
 
     lag_command = commands.add_parser("lag", help="events the consumer group has not processed, per topic")
     lag_command.add_argument("--group", help="consumer group (default: kafka.group_id)")
-    lag_command.add_argument("--all", action="store_true", help="also the delay tiers and changelogs")
+    which = lag_command.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="also the delay tiers and changelogs")
+    which.add_argument("--relays", action="store_true",
+                       help="delayed and retried events the group's relays have not sent on, per delay tier")
     lag_command.set_defaults(run=lag)

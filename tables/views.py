@@ -24,8 +24,7 @@ from sqlalchemy import select
 from streams.app import app, sessions, settings
 from streams.db.models import EmailStatistics
 from streams.kafka_clients import confluent_config
-from streams.relay import relay_group_id
-from streams.topics import tier_topic_names, watched_topic_names
+from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
@@ -204,7 +203,7 @@ class EmailStatisticsView(View):
 if settings.monitoring.enabled:
     register_collector(
         app, admin, functools.partial(watched_topic_names, settings.topics), [signup_lane],
-        (relay_group_id(settings.kafka), list(tier_topic_names(settings.topics, settings.retry))),
+        (relay_group_id(settings.kafka.group_id), list(tier_topic_names(settings.topics, settings.retry))),
     )
 
     @app.page("/metrics")

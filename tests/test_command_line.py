@@ -27,7 +27,9 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
     [
         ["kafka", "start", "--port", "abc"], ["kafka", "explode"], ["demo", "--users", "0"], [],
         ["topics", "create", "--partitions", "0"], ["topics"], ["produce"], ["produce", "--demo", "many"],
-        ["produce", "--demo", "5", "--file", "x.jsonl"], ["lag", "--bogus"], ["health", "--timeout"],
+        ["produce", "--demo", "5", "--file", "x.jsonl"], ["produce", "--demo", "5", "--delay", "0"],
+        ["produce", "--demo", "5", "--delay", "soon"], ["lag", "--bogus"], ["lag", "--all", "--relays"],
+        ["health", "--timeout"],
     ],
 )
 def test_bad_arguments_print_usage_and_exit_2_without_a_traceback(argv: list[str], capsys) -> None:

@@ -12,7 +12,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from streams.cli import main
 from streams.producer import EventProducer
-from streams.topics import changelog_topic_name, tier_topic_names
+from streams.retry import DUE_AT, ORIGIN_TOPIC, read_headers
+from streams.topics import changelog_topic_name, tier_topic_name, tier_topic_names
 from tests.conftest import free_port
 from tests.kafka_reading import read_all
 from tests.prometheus_reading import samples
@@ -125,6 +126,33 @@ def test_produce_sends_a_file_of_events_and_lag_counts_them(cli_env, tmp_path, c
     rows = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.splitlines())
     assert rows[settings.topics.user_events].strip() == "2" and rows[settings.topics.post_events].strip() == "1"
     assert rows["total"] == "3"
+
+
+def test_produce_with_a_delay_waits_in_a_tier_and_lag_counts_it_for_the_relays(cli_env, tmp_path, capsys) -> None:
+    assert main(["topics", "create"]) == 0
+    events = tmp_path / "later.jsonl"
+    events.write_text(
+        '{"type": "UserCreated", "user_id": "d1", "email": "d1@example.com", "username": "d1"}\n'
+        '{"type": "PostViewed", "post_id": "p1", "user_id": "d1"}\n'
+    )
+    capsys.readouterr()
+    asked = time.time()
+    assert main(["produce", "--file", str(events), "--delay", "600", "--quiet"]) == 0
+    assert "sent 2 events" in capsys.readouterr().out
+    settings = cli_env.settings()
+    tier = tier_topic_name(settings.topics.retry_prefix, 256.0)
+    held = read_all(cli_env.bootstrap, tier, 2)
+    assert len(held) == 2
+    for message in held:
+        headers = read_headers(message.headers())
+        assert int(headers[DUE_AT]) / 1000 >= asked + 600
+    assert {read_headers(message.headers())[ORIGIN_TOPIC] for message in held} == {
+        settings.topics.user_events, settings.topics.post_events}
+
+    assert main(["lag", "--relays"]) == 0
+    rows = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows[tier].strip() == "2" and rows["total"] == "2"
+    assert set(rows) == {*tier_topic_names(settings.topics, settings.retry), "total"}
 
 
 @pytest.mark.parametrize(
