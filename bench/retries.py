@@ -196,13 +196,27 @@ def feed(settings: Settings, events: list[tuple[EmailNotification, bool]], deliv
 
 @dataclass(frozen=True)
 class MailRun:
-    """One throughput run: healthy emails/s, how late each retried attempt ran (``retry_lateness``), and the
-    worker's CPU seconds from the moment it was ready to the last email (in all, and its event loop's thread)."""
+    """One throughput run: healthy emails/s, how late each retried attempt ran (``retry_lateness``), the
+    worker's CPU seconds from the moment it was ready to the last email (in all, and its event loop's thread),
+    and the pauses between deliveries (``pauses``)."""
 
     rate: float
     retry_late_ms: list[float]
     cpu_s: float
     loop_cpu_s: float
+    pauses: dict[str, float]
+
+
+#: A delivery this long after the one before it counts as a pause: at 80 emails/s, 40 missed in a row.
+PAUSE_S = 0.5
+
+
+def pauses(times: list[float]) -> dict[str, float]:
+    """The longest gap between two deliveries, and the seconds spent in gaps of ``PAUSE_S`` or more: a run slowed
+    by stalls (a rebalance, a commit waited on) shows there, one slowed evenly (CPU taken) does not."""
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    long = [gap for gap in gaps if gap >= PAUSE_S]
+    return {"longest_s": max(gaps, default=0.0), "paused_s": sum(long), "pauses": len(long)}
 
 
 def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) -> MailRun:
@@ -242,7 +256,9 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) ->
         times = sorted(attempt for tries in smtp.inbox.attempts.values() for attempt in tries)
     if len(times) < emails:
         raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {worker.log_file}")
-    return MailRun((len(times) - 1) / (times[-1] - times[0]), retry_lateness(worker.log_file), cpu, loop_cpu)
+    return MailRun(
+        (len(times) - 1) / (times[-1] - times[0]), retry_lateness(worker.log_file), cpu, loop_cpu, pauses(times),
+    )
 
 
 def counts(text: str) -> list[int]:
@@ -272,6 +288,7 @@ def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, re
         "ratio": statistics.median(run.rate for run in with_failures) / statistics.median(run.rate for run in clean),
         "loop_ms_per_healthy_email": healthy_ms, "extra_loop_ms_per_failing_event": failing_ms,
         "worker_cpu_s": {"no_failures": [run.cpu_s for run in clean], "with_failures": [run.cpu_s for run in with_failures]},
+        "pauses": {"no_failures": [run.pauses for run in clean], "with_failures": [run.pauses for run in with_failures]},
         "retried_lateness_ms": {key: statistics.median(run[key] for run in retried) for key in ("p50_ms", "p99_ms", "max_ms")},
         "retried_lateness_runs": retried,
     }
@@ -309,6 +326,9 @@ def main() -> None:
         print(f"  worker's event-loop CPU: {statistics.median(healthy_ms):.2f} ms per healthy email "
               f"(runs {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
               f"per failing event (runs {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
+        for name, runs in share["pauses"].items():
+            print(f"  pauses of {PAUSE_S} s or more between deliveries, {name.replace('_', ' ')}: "
+                  + "; ".join(f"{run['pauses']} ({run['paused_s']:.1f} s, longest {run['longest_s']:.1f} s)" for run in runs))
         print(f"  lateness of the retried attempts in the worker (ms, median of runs, "
               f"{share['retried_lateness_runs'][0]['attempts']:,} attempts in the first): "
               + ", ".join(f"{key} {value:.0f}" for key, value in share["retried_lateness_ms"].items()))
