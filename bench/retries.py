@@ -18,7 +18,7 @@
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
-    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000,20000 --failing 1000 --repeat 3
+    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000,20000 --failing 1000 --repeat 3 [--worker-cpu 1]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
-from bench.workers import bench_worker, scratch_broker
+from bench.workers import bench_worker, cpu_of_this_machine, scratch_broker
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
@@ -219,8 +219,9 @@ def pauses(times: list[float]) -> dict[str, float]:
     return {"longest_s": max(gaps, default=0.0), "paused_s": sum(long), "pauses": len(long)}
 
 
-def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) -> MailRun:
-    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them."""
+def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, env: Mapping[str, str] = {}) -> MailRun:
+    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them;
+    ``env``: more settings for the worker."""
     namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
     users = [f"u{n}" for n in range(emails)]
@@ -235,7 +236,7 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int) ->
             events.append((ghost, False))
     with SmtpServer(free_port()) as smtp:
         worker = bench_worker(
-            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port)}, home,
+            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port), **env}, home,
             namespace.prefix,
         )
         worker.start()
@@ -266,7 +267,9 @@ def counts(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",")]
 
 
-def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, repeat: int) -> dict[str, object]:
+def ratio_with_failing(
+    bootstrap: str, home: Path, emails: int, failing: int, repeat: int, env: Mapping[str, str],
+) -> dict[str, object]:
     """Healthy emails/s with and without ``failing`` events among ``emails``, in pairs of runs (the clean run first
     in the first pair, the failing one first in the next, and so on, so a machine slowing down over the runs
     weighs on both alike); and what each costs the worker's event loop: ms of its thread's CPU per healthy email,
@@ -276,7 +279,7 @@ def ratio_with_failing(bootstrap: str, home: Path, emails: int, failing: int, re
     for turn in range(repeat):
         pair = [(clean, 0), (with_failures, failing)]
         for runs, bad in pair if turn % 2 == 0 else reversed(pair):
-            runs.append(healthy_throughput(bootstrap, home, emails, bad))
+            runs.append(healthy_throughput(bootstrap, home, emails, bad, env))
         late_ms = with_failures[-1].retry_late_ms
         retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
                         "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
@@ -301,13 +304,15 @@ def main() -> None:
                         help="healthy emails per throughput run; several counts, comma-separated")
     parser.add_argument("--failing", type=positive_int, default=1_000)
     parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument("--worker-cpu", type=cpu_of_this_machine, help="pin the workers to this CPU (worker.cpus)")
     args = parser.parse_args()
+    env = {} if args.worker_cpu is None else {"STREAMS_WORKER__CPUS": str(args.worker_cpu)}
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
 
     with scratch_broker() as (home, bootstrap):
         late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat) for emails in args.emails]
+        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env) for emails in args.emails]
 
     print(f"{args.delayed:,} delayed events pending at once: lateness in ms, relay passes per event and the relay "
           f"thread's CPU ms per pass (median of {args.repeat} runs):")
@@ -335,7 +340,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "retries.json"
     out.write_text(json.dumps({
-        "delayed_events": args.delayed, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
+        "delayed_events": args.delayed, "worker_cpu": args.worker_cpu, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
     }, indent=2))
     print(f"written: {out}")
 

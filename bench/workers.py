@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,3 +35,11 @@ def scratch_broker() -> Iterator[tuple[Path, str]]:
             yield home, bootstrap
         finally:
             broker.stop()
+
+
+def cpu_of_this_machine(text: str) -> int:
+    """``--worker-cpu``: one CPU this process may run on."""
+    allowed = os.sched_getaffinity(0)
+    if not text.isdigit() or int(text) not in allowed:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of this machine's CPUs: {sorted(allowed)}")
+    return int(text)

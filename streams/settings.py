@@ -18,6 +18,7 @@ import yaml
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from streams import topics
+from streams.cpu_affinity import parse_cpu_list
 from streams.db.engine import with_driver
 from streams.errors import ConfigurationError
 
@@ -238,6 +239,26 @@ class MonitoringSettings(Section):
     json_logs: bool = Field(False, description="One JSON object per log line, for log shippers.")
 
 
+class WorkerSettings(Section):
+    cpus: str | None = Field(
+        None, description="CPUs the worker runs on, written as taskset writes them (3, 0-2,5); unset: any. "
+        "One CPU of its own is fastest (see *The worker*).",
+    )
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def cpu_list(cls, value: object) -> object:
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str):
+            parse_cpu_list(value)
+        return value
+
+    @property
+    def cpu_set(self) -> frozenset[int] | None:
+        return parse_cpu_list(self.cpus) if self.cpus is not None else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREAMS_", env_nested_delimiter="__", frozen=True, extra="forbid")
 
@@ -251,6 +272,7 @@ class Settings(BaseSettings):
     exports: ExportSettings = ExportSettings()
     web: WebSettings = WebSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,7 +1,9 @@
-"""What a worker does before it consumes: check the broker, create the retry topics, migrate the database."""
+"""What a worker does before it consumes: pin its CPUs, check the broker, create the retry topics, migrate the database."""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from typing import Any
 
@@ -11,11 +13,14 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy.exc import OperationalError
 
 from streams.admin import ensure_topics
+from streams.cpu_affinity import cpu_list, pin_process
 from streams.db.migrate import upgrade
 from streams.errors import BrokerUnavailableError, DatabaseUnavailableError, StreamsError
 from streams.kafka_clients import LoginWatch, confluent_config
 from streams.settings import KafkaSettings, Settings
 from streams.topics import retry_topic_configs
+
+logger = logging.getLogger(__name__)
 
 
 def check_broker(kafka: KafkaSettings, timeout: float = 10.0) -> None:
@@ -48,9 +53,18 @@ def migrate_database(url: str) -> None:
 def install_startup_checks(app: faust.App, settings: Settings) -> None:
     """Run the checks when a worker starts, before Faust's own clients retry forever."""
 
+    if settings.worker.cpu_set is not None:
+
+        @app.task
+        async def report_cpus() -> None:
+            """Logging is set up after the pinning; say it once the worker runs."""
+            logger.info("worker pinned to CPU(s) %s", cpu_list(os.sched_getaffinity(0)))
+
     @app.on_worker_init.connect
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         try:
+            if settings.worker.cpu_set is not None:
+                pin_process(settings.worker.cpu_set)
             check_broker(settings.kafka)
             ensure_topics(
                 settings.kafka, retry_topic_configs(settings.topics, settings.retry),

@@ -43,6 +43,9 @@ def test_streams_names_override_and_win_over_conventional_ones(monkeypatch) -> N
         ("STREAMS_TOPICS__PARTITIONS", "0", "topics.partitions"),
         ("RETRY_MAX_ATTEMPTS", "0", "retry.max_attempts"),
         ("RETRY_BACKOFF_MULTIPLIER", "0.5", "retry.multiplier"),
+        ("STREAMS_WORKER__CPUS", "2-1", "worker.cpus"),
+        ("STREAMS_WORKER__CPUS", "first", "worker.cpus"),
+        ("STREAMS_WORKER__CPUS", "0,", "worker.cpus"),
     ],
 )
 def test_a_bad_value_fails_naming_the_key_and_the_value(monkeypatch, name: str, value: str, key: str) -> None:
@@ -50,6 +53,13 @@ def test_a_bad_value_fails_naming_the_key_and_the_value(monkeypatch, name: str, 
     with pytest.raises(ConfigurationError) as error:
         load_settings()
     assert f"{key}={value!r}" in str(error.value)
+
+
+def test_worker_cpus_are_read_as_taskset_writes_them(monkeypatch) -> None:
+    clear_environment(monkeypatch)
+    assert load_settings().worker.cpu_set is None
+    monkeypatch.setenv("STREAMS_WORKER__CPUS", "0-2,5")
+    assert load_settings().worker.cpu_set == {0, 1, 2, 5}
 
 
 def test_settings_are_frozen() -> None:
