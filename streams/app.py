@@ -18,6 +18,7 @@ from streams.db.engine import async_engine, session_factory
 from streams.db.outage import OutageGate
 from streams.dropped_events import give_back_dropped_events
 from streams.errors import ConfigurationError
+from streams.fetch_wait import cap_fetch_wait
 from streams.flow_control import pause_topics_on_full_buffers
 from streams.kafka_clients import faust_credentials
 from streams.logs import logging_config
@@ -38,6 +39,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     retry_coordinator_lookups()
     resume_streams_after_recovery()
     commit_changelogs_with_offsets()
+    cap_fetch_wait(settings.kafka.fetch_max_wait)
     fetch_in_priority_order({settings.topics.for_family(family): settings.topics.weight(family) for family in FAMILIES})
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression
     app = faust.App(

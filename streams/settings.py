@@ -100,6 +100,11 @@ class KafkaSettings(Section):
         description="Records one fetch hands to the agents. Kept below the room left in an agent's buffer once "
         "it stops fetching, so a backlog in one topic never holds up the delivery of another.",
     )
+    fetch_max_wait: float = Field(
+        0.1, gt=0, le=1.5,
+        description="Seconds a fetch of the worker's consumer waits for data; a partition emptied meanwhile is "
+        "fetched again only after it.",
+    )
     security: KafkaSecurity = KafkaSecurity()
 
     @field_validator("brokers", mode="before")

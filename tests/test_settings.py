@@ -43,6 +43,7 @@ def test_streams_names_override_and_win_over_conventional_ones(monkeypatch) -> N
         ("STREAMS_TOPICS__PARTITIONS", "0", "topics.partitions"),
         ("RETRY_MAX_ATTEMPTS", "0", "retry.max_attempts"),
         ("RETRY_BACKOFF_MULTIPLIER", "0.5", "retry.multiplier"),
+        ("STREAMS_KAFKA__FETCH_MAX_WAIT", "2", "kafka.fetch_max_wait"),
         ("STREAMS_WORKER__CPUS", "2-1", "worker.cpus"),
         ("STREAMS_WORKER__CPUS", "first", "worker.cpus"),
         ("STREAMS_WORKER__CPUS", "0,", "worker.cpus"),
