@@ -15,6 +15,7 @@ from pathlib import Path
 
 from streams.errors import ConfigurationError
 
+
 def parse_cpu_list(text: str) -> frozenset[int]:
     """CPUs written as taskset and /proc write them: ``3``, ``0-2,5``."""
     cpus: set[int] = set()
