@@ -245,23 +245,16 @@ class MonitoringSettings(Section):
 
 
 class WorkerSettings(Section):
-    cpus: str | None = Field(
+    cpus: frozenset[int] | None = Field(
         None, description="CPUs the worker runs on, written as taskset writes them (3, 0-2,5); unset: any. "
         "One CPU of its own is fastest (see *The worker*).",
     )
 
     @field_validator("cpus", mode="before")
     @classmethod
-    def cpu_list(cls, value: object) -> object:
-        if isinstance(value, int):
-            value = str(value)
-        if isinstance(value, str):
-            parse_cpu_list(value)
-        return value
-
-    @property
-    def cpu_set(self) -> frozenset[int] | None:
-        return parse_cpu_list(self.cpus) if self.cpus is not None else None
+    def read_cpu_list(cls, value: object) -> object:
+        """Text or a single number as taskset writes it; a set given in code passes as it is."""
+        return parse_cpu_list(str(value)) if isinstance(value, (str, int)) else value
 
 
 class Settings(BaseSettings):

@@ -53,7 +53,7 @@ def migrate_database(url: str) -> None:
 def install_startup_checks(app: faust.App, settings: Settings) -> None:
     """Run the checks when a worker starts, before Faust's own clients retry forever."""
 
-    if settings.worker.cpu_set is not None:
+    if settings.worker.cpus is not None:
 
         @app.task
         async def report_cpus() -> None:
@@ -63,8 +63,8 @@ def install_startup_checks(app: faust.App, settings: Settings) -> None:
     @app.on_worker_init.connect
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         try:
-            if settings.worker.cpu_set is not None:
-                pin_process(settings.worker.cpu_set)
+            if settings.worker.cpus is not None:
+                pin_process(settings.worker.cpus)
             check_broker(settings.kafka)
             ensure_topics(
                 settings.kafka, retry_topic_configs(settings.topics, settings.retry),

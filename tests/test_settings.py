@@ -58,9 +58,9 @@ def test_a_bad_value_fails_naming_the_key_and_the_value(monkeypatch, name: str, 
 
 def test_worker_cpus_are_read_as_taskset_writes_them(monkeypatch) -> None:
     clear_environment(monkeypatch)
-    assert load_settings().worker.cpu_set is None
+    assert load_settings().worker.cpus is None
     monkeypatch.setenv("STREAMS_WORKER__CPUS", "0-2,5")
-    assert load_settings().worker.cpu_set == {0, 1, 2, 5}
+    assert load_settings().worker.cpus == {0, 1, 2, 5}
 
 
 def test_settings_are_frozen() -> None:
