@@ -19,6 +19,7 @@
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
     .venv/bin/python -m bench.retries --delayed 10000 --emails 3000,20000 --failing 1000 --repeat 3 [--worker-cpu 1]
+        [--postgresql]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from streams.retry import DUE_AT, read_headers
 from streams.settings import Settings
 from streams.topics import retry_topic_configs, tier_topic_names
 from tests.conftest import Namespace, free_port
-from tests.databases import seed_users
+from tests.databases import PostgresServer, seed_users
 from tests.smtp_inbox import SmtpServer
 
 RESULTS = Path(__file__).parent / "results"
@@ -219,13 +220,16 @@ def pauses(times: list[float]) -> dict[str, float]:
     return {"longest_s": max(gaps, default=0.0), "paused_s": sum(long), "pauses": len(long)}
 
 
-def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, env: Mapping[str, str] = {}) -> MailRun:
+def healthy_throughput(
+    bootstrap: str, home: Path, emails: int, failing: int, env: Mapping[str, str] = {}, postgres: PostgresServer | None = None,
+) -> MailRun:
     """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them;
-    ``env``: more settings for the worker."""
+    ``env``: more settings for the worker; ``postgres``: a database of its own there instead of SQLite."""
     namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
     users = [f"u{n}" for n in range(emails)]
-    seed_users(f"sqlite:///{home / namespace.prefix}.db", *users)
+    database_url = postgres.new_database() if postgres else f"sqlite:///{home / namespace.prefix}.db"
+    seed_users(database_url, *users)
     ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)
     every = emails // failing if failing else emails + 1
     events = []
@@ -237,7 +241,7 @@ def healthy_throughput(bootstrap: str, home: Path, emails: int, failing: int, en
     with SmtpServer(free_port()) as smtp:
         worker = bench_worker(
             {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port), **env}, home,
-            namespace.prefix,
+            namespace.prefix, database_url,
         )
         worker.start()
         pid = worker.process.pid
@@ -269,6 +273,7 @@ def counts(text: str) -> list[int]:
 
 def ratio_with_failing(
     bootstrap: str, home: Path, emails: int, failing: int, repeat: int, env: Mapping[str, str],
+    postgres: PostgresServer | None,
 ) -> dict[str, object]:
     """Healthy emails/s with and without ``failing`` events among ``emails``, in pairs of runs (the clean run first
     in the first pair, the failing one first in the next, and so on, so a machine slowing down over the runs
@@ -279,7 +284,7 @@ def ratio_with_failing(
     for turn in range(repeat):
         pair = [(clean, 0), (with_failures, failing)]
         for runs, bad in pair if turn % 2 == 0 else reversed(pair):
-            runs.append(healthy_throughput(bootstrap, home, emails, bad, env))
+            runs.append(healthy_throughput(bootstrap, home, emails, bad, env, postgres))
         late_ms = with_failures[-1].retry_late_ms
         retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
                         "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
@@ -305,15 +310,26 @@ def main() -> None:
     parser.add_argument("--failing", type=positive_int, default=1_000)
     parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument("--worker-cpu", type=cpu_of_this_machine, help="pin the workers to this CPU (worker.cpus)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="the workers' database on a private PostgreSQL server, as deployed, instead of SQLite")
     args = parser.parse_args()
     env = {} if args.worker_cpu is None else {"STREAMS_WORKER__CPUS": str(args.worker_cpu)}
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
 
-    with scratch_broker() as (home, bootstrap):
-        late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env) for emails in args.emails]
+    postgres = PostgresServer(free_port()) if args.postgresql else None
+    if postgres:
+        postgres.start()
+    try:
+        with scratch_broker() as (home, bootstrap):
+            late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
+            shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env, postgres)
+                      for emails in args.emails]
+    finally:
+        if postgres:
+            postgres.stop()
 
+    database = "PostgreSQL" if args.postgresql else "SQLite"
     print(f"{args.delayed:,} delayed events pending at once: lateness in ms, relay passes per event and the relay "
           f"thread's CPU ms per pass (median of {args.repeat} runs):")
     lateness_summary = {key: statistics.median(run[key] for run in late) for key in late[0]}
@@ -321,7 +337,7 @@ def main() -> None:
         print(f"  {key:24} {value:8.2f}")
     for share in shares:
         clean, with_failures = share["no_failures"], share["with_failures"]
-        print(f"healthy emails/s on one partition, {share['emails']:,} emails and {args.failing:,} failing events "
+        print(f"healthy emails/s on one partition, {database}, {share['emails']:,} emails and {args.failing:,} failing events "
               f"({share['failing_share']:.1%} of all), {args.repeat} runs each:")
         print(f"  no failures          median {statistics.median(clean):7.1f}  runs {', '.join(f'{r:.1f}' for r in clean)}")
         print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
@@ -340,7 +356,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "retries.json"
     out.write_text(json.dumps({
-        "delayed_events": args.delayed, "worker_cpu": args.worker_cpu, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
+        "delayed_events": args.delayed, "worker_cpu": args.worker_cpu, "database": database, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
     }, indent=2))
     print(f"written: {out}")
 
