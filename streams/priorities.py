@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -56,8 +56,7 @@ class PriorityGate:
         self.holding = dict.fromkeys(self.weights, 0)
         self.last_turn = dict.fromkeys(self.weights, float("-inf"))
         self.clock = 0.0
-        self.changed = asyncio.Condition()
-        self.waiting = 0
+        self.waiters: set[asyncio.Future[None]] = set()
         self.now = now
         self.running = 0
         self.shared = 0.0
@@ -105,13 +104,7 @@ class PriorityGate:
         try:
             while first := self.going_first(family):
                 holding = any(self.holding[other] for other in first)
-                self.waiting += 1
-                try:
-                    async with self.changed:
-                        with suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self.changed.wait(), RECHECK_S if holding else GRACE_S)
-                finally:
-                    self.waiting -= 1
+                await self.next_change(RECHECK_S if holding else GRACE_S)
             self.clock = max(self.clock, self.virtual_time[family])
             started = self.share_so_far()
             self.running += 1
@@ -122,9 +115,30 @@ class PriorityGate:
                 self.running -= 1
             self.holding[family] -= 1
             self.last_turn[family] = self.now()
-            if self.waiting:
-                async with self.changed:
-                    self.changed.notify_all()
+            self.wake_waiters()
+
+    async def next_change(self, timeout: float) -> None:
+        """Wait until a turn ends, or ``timeout`` seconds. Every waiting turn wakes at the end of each turn,
+        hundreds of times a second under load, so a wait is a bare future and a timer: no task or lock."""
+        loop = asyncio.get_running_loop()
+        changed = loop.create_future()
+        self.waiters.add(changed)
+        timer = loop.call_later(timeout, settle, changed)
+        try:
+            await changed
+        finally:
+            timer.cancel()
+            self.waiters.discard(changed)
+
+    def wake_waiters(self) -> None:
+        for waiter in self.waiters:
+            settle(waiter)
+        self.waiters.clear()
+
+
+def settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def fetch_in_priority_order(weights: Mapping[str, int]) -> None:
