@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from bench.retries import healthy_throughput
-from bench.workers import cpu_of_this_machine, scratch_broker
+from bench.workers import BenchDatabases, cpu_of_this_machine, scratch_broker
 from streams.cli_types import positive_int
 
 RESULTS = Path(__file__).parent / "results"
@@ -36,7 +36,7 @@ def main() -> None:
     with scratch_broker() as (home, bootstrap):
         for turn in range(args.repeat):
             for mode in list(modes) if turn % 2 == 0 else reversed(modes):
-                run = healthy_throughput(bootstrap, home, args.emails, 0, modes[mode])
+                run = healthy_throughput(bootstrap, home, args.emails, 0, BenchDatabases(None), modes[mode])
                 runs[mode].append({"rate": run.rate, "cpu_ms_per_email": run.cpu_s * 1000 / args.emails,
                                    "loop_ms_per_email": run.loop_cpu_s * 1000 / args.emails})
                 print(f"  {mode:10} {run.rate:6.1f} emails/s", flush=True)

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.workers import bench_worker, scratch_broker
+from bench.workers import BenchDatabases, bench_databases, bench_worker, scratch_broker
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
 from streams.db.engine import sync_engine
 from streams.events import EmailNotification, Event, PostCreated, UserCreated
 from streams.producer import EventProducer
 from tests.conftest import Namespace, free_port
-from tests.databases import PostgresServer, seed_users
+from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
 RESULTS = Path(__file__).parent / "results"
@@ -62,11 +62,11 @@ def seed(url: str, family: str, count: int) -> None:
         seed_users(url)
 
 
-def rate(bootstrap: str, home: Path, family: str, count: int, in_flight: int, postgres: PostgresServer | None) -> float:
+def rate(bootstrap: str, home: Path, family: str, count: int, in_flight: int, databases: BenchDatabases) -> float:
     """Events of ``family`` per second in a fresh worker handling ``in_flight`` of them at once."""
     namespace = Namespace(f"flight{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
-    url = postgres.new_database() if postgres else f"sqlite:///{home / namespace.prefix}.db"
+    url = databases.new(home, namespace.prefix)
     seed(url, family, count)
     ensure_topics(settings.kafka, {settings.topics.for_family(family): {}}, 1, 1)
     with EventProducer(settings) as producer:
@@ -118,21 +118,14 @@ def main() -> None:
         parser.error(f"--families: unknown {', '.join(sorted(unknown))}; choose from {', '.join(FAMILIES)}")
 
     runs = {family: {value: [] for value in args.values} for family in args.families}
-    postgres = PostgresServer(free_port()) if args.postgresql else None
-    if postgres:
-        postgres.start()
-    try:
-        with scratch_broker() as (home, bootstrap):
-            for _ in range(args.repeat):
-                for family in args.families:
-                    for value in args.values:
-                        runs[family][value].append(rate(bootstrap, home, family, args.events, value, postgres))
-                        print(f"  {family:6} in flight {value:3}: {runs[family][value][-1]:7.1f}/s", flush=True)
-    finally:
-        if postgres:
-            postgres.stop()
+    with bench_databases(args.postgresql) as databases, scratch_broker() as (home, bootstrap):
+        for _ in range(args.repeat):
+            for family in args.families:
+                for value in args.values:
+                    runs[family][value].append(rate(bootstrap, home, family, args.events, value, databases))
+                    print(f"  {family:6} in flight {value:3}: {runs[family][value][-1]:7.1f}/s", flush=True)
 
-    database = "PostgreSQL" if args.postgresql else "SQLite"
+    database = databases.label
     print(f"events/s on one partition, {database}, {args.events:,} events per run (median of {args.repeat}):")
     for family, by_value in runs.items():
         print(f"  {family:6} " + "  ".join(

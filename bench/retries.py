@@ -41,7 +41,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
-from bench.workers import bench_worker, cpu_of_this_machine, scratch_broker
+from bench.workers import BenchDatabases, bench_databases, bench_worker, cpu_of_this_machine, scratch_broker
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
@@ -52,7 +52,7 @@ from streams.retry import DUE_AT, read_headers
 from streams.settings import Settings
 from streams.topics import retry_topic_configs, tier_topic_names
 from tests.conftest import Namespace, free_port
-from tests.databases import PostgresServer, seed_users
+from tests.databases import seed_users
 from tests.smtp_inbox import SmtpServer
 
 RESULTS = Path(__file__).parent / "results"
@@ -221,14 +221,14 @@ def pauses(times: list[float]) -> dict[str, float]:
 
 
 def healthy_throughput(
-    bootstrap: str, home: Path, emails: int, failing: int, env: Mapping[str, str] = {}, postgres: PostgresServer | None = None,
+    bootstrap: str, home: Path, emails: int, failing: int, databases: BenchDatabases, env: Mapping[str, str] = {},
 ) -> MailRun:
     """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them;
-    ``env``: more settings for the worker; ``postgres``: a database of its own there instead of SQLite."""
+    ``env``: more settings for the worker."""
     namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
     users = [f"u{n}" for n in range(emails)]
-    database_url = postgres.new_database() if postgres else f"sqlite:///{home / namespace.prefix}.db"
+    database_url = databases.new(home, namespace.prefix)
     seed_users(database_url, *users)
     ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)
     every = emails // failing if failing else emails + 1
@@ -273,7 +273,7 @@ def counts(text: str) -> list[int]:
 
 def ratio_with_failing(
     bootstrap: str, home: Path, emails: int, failing: int, repeat: int, env: Mapping[str, str],
-    postgres: PostgresServer | None,
+    databases: BenchDatabases,
 ) -> dict[str, object]:
     """Healthy emails/s with and without ``failing`` events among ``emails``, in pairs of runs (the clean run first
     in the first pair, the failing one first in the next, and so on, so a machine slowing down over the runs
@@ -284,7 +284,7 @@ def ratio_with_failing(
     for turn in range(repeat):
         pair = [(clean, 0), (with_failures, failing)]
         for runs, bad in pair if turn % 2 == 0 else reversed(pair):
-            runs.append(healthy_throughput(bootstrap, home, emails, bad, env, postgres))
+            runs.append(healthy_throughput(bootstrap, home, emails, bad, databases, env))
         late_ms = with_failures[-1].retry_late_ms
         retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
                         "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
@@ -317,19 +317,12 @@ def main() -> None:
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
 
-    postgres = PostgresServer(free_port()) if args.postgresql else None
-    if postgres:
-        postgres.start()
-    try:
-        with scratch_broker() as (home, bootstrap):
-            late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-            shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env, postgres)
-                      for emails in args.emails]
-    finally:
-        if postgres:
-            postgres.stop()
+    with bench_databases(args.postgresql) as databases, scratch_broker() as (home, bootstrap):
+        late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
+        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env, databases)
+                  for emails in args.emails]
 
-    database = "PostgreSQL" if args.postgresql else "SQLite"
+    database = databases.label
     print(f"{args.delayed:,} delayed events pending at once: lateness in ms, relay passes per event and the relay "
           f"thread's CPU ms per pass (median of {args.repeat} runs):")
     lateness_summary = {key: statistics.median(run[key] for run in late) for key in late[0]}

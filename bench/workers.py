@@ -7,11 +7,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.devkafka import LocalBroker
 from streams.worker_process import WorkerProcess
 from tests.conftest import JARS_CACHE, free_port
+from tests.databases import PostgresServer
 
 
 def bench_worker(env: dict[str, str], home: Path, name: str, database_url: str | None = None) -> WorkerProcess:
@@ -19,9 +21,39 @@ def bench_worker(env: dict[str, str], home: Path, name: str, database_url: str |
     SQLite database of its own under ``home``."""
     return WorkerProcess(
         {**env, "STREAMS_STATE__DATA_DIR": str(home / name),
-         "STREAMS_DATABASE__URL": database_url or f"sqlite:///{home / name}.db"},
+         "STREAMS_DATABASE__URL": database_url or sqlite_url(home, name)},
         home / f"{name}.log", free_port(),
     )
+
+
+def sqlite_url(home: Path, name: str) -> str:
+    return f"sqlite:///{home / name}.db"
+
+
+@dataclass(frozen=True)
+class BenchDatabases:
+    """Where a benchmark's workers keep their rows: a SQLite file per run, or a database per run on one private
+    PostgreSQL server (fsync off), the database deployments use."""
+
+    server: PostgresServer | None
+
+    @property
+    def label(self) -> str:
+        return "PostgreSQL" if self.server else "SQLite"
+
+    def new(self, home: Path, name: str) -> str:
+        """A fresh, empty database for the run ``name``, and its URL."""
+        return self.server.new_database() if self.server else sqlite_url(home, name)
+
+
+@contextmanager
+def bench_databases(postgresql: bool) -> Iterator[BenchDatabases]:
+    """The benches' ``--postgresql``: the server runs for the whole benchmark and is removed after it."""
+    if not postgresql:
+        yield BenchDatabases(None)
+        return
+    with PostgresServer(free_port()) as server:
+        yield BenchDatabases(server)
 
 
 @contextmanager

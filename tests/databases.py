@@ -30,6 +30,13 @@ class PostgresServer:
         if self.run_as:
             shutil.chown(self.data, "postgres", "postgres")
 
+    def __enter__(self) -> PostgresServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def pg(self, tool: str, *args: str) -> None:
         subprocess.run([*self.run_as, str(self.bin / tool), *args], check=True, capture_output=True, cwd=self.data)
 
