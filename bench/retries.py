@@ -3,18 +3,21 @@
 1. Lateness: 10,000 delayed events (5 to 15 s) are pending in the delay tiers at once; the relay
    sends each back to its topic when due. Lateness is the time it was sent minus its due time
    (and the time a consumer received it minus its due time).
-2. Healthy throughput: a worker sends N newsletter emails from one partition to a real SMTP
-   server, once with nothing failing and once with 1,000 events for users that do not exist
-   interleaved on the same partition (each tried 3 times over 3 s, then dead-lettered). The
-   runs go in pairs, the failing one first in every second pair, so machine noise and drift hit
-   both alike. The events are published as the worker goes, at most WINDOW healthy ones ahead
-   of it: a retried event goes back to the end of its partition, so behind a backlog published
-   up front it would wait for all of it, and the healthy emails would be done before most
-   failing events were tried a second time. Each attempt of a failing event costs handler work,
-   so the ratio depends on how many healthy emails share the partition with the 1,000 failing
-   events; ``--emails`` takes several counts. Each run also reads the CPU time of the worker's
-   event-loop thread from /proc: per healthy email, and what the failing events add against
-   the clean run of the pair.
+2. Healthy throughput: a worker sends newsletter emails from one partition to a real SMTP
+   server in phases of N emails: with nothing failing, or with 1,000 events for users that do
+   not exist interleaved on the same partition (each tried 3 times over 3 s, then
+   dead-lettered). The phases take turns in one worker (clean then failing, then failing then
+   clean, and so on), after a warm-up, so machine noise and drift hit both alike and what makes
+   one fresh worker process faster than the next does not weigh on the ratio. A phase's rate
+   is its healthy emails over the time from its first delivery to its last; one with failing
+   events ends, before the next begins, when all of them are dead letters. The events are published as the
+   worker goes, at most WINDOW healthy ones ahead of it: a retried event goes back to the end of
+   its partition, so behind a backlog published up front it would wait for all of it, and the
+   healthy emails would be done before most failing events were tried a second time. Each
+   attempt of a failing event costs handler work, so the ratio depends on how many healthy
+   emails share the partition with the 1,000 failing events; ``--emails`` takes several counts.
+   Each phase also reads the CPU time of the worker's event-loop thread from /proc: per healthy
+   email, and what the failing events add against the clean phase of its turn.
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
@@ -39,12 +42,14 @@ from datetime import datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer
+import sqlalchemy as sa
 
 from bench.procfs import cpu_seconds
 from bench.workers import BenchDatabases, bench_databases, bench_worker, cpu_of_this_machine, scratch_broker
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.cli_types import positive_int
+from streams.db.engine import sync_engine
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
 from streams.relay import Relay
@@ -153,15 +158,22 @@ ATTEMPT_LINE = re.compile(
 )
 
 
-def retry_lateness(log: Path) -> list[float]:
-    """Milliseconds each retried attempt ran late in a worker: its failure logged minus the previous one's due time.
+@dataclass(frozen=True)
+class RetriedAttempt:
+    """A retried attempt that failed again, from the worker's log: when (epoch s), and how late after its due time.
 
     Beyond the relay's lateness this counts the wait for the transaction that holds the retry to
     commit (nothing is visible to the relay before that), the events queued ahead of the retried
     one in its partition, and the worker's fetch of it.
     """
+
+    at: float
+    late_ms: float
+
+
+def retried_attempts(log: Path) -> list[RetriedAttempt]:
     due: dict[str, float] = {}
-    late = []
+    attempts = []
     for line in log.read_text().splitlines():
         found = ATTEMPT_LINE.match(line)
         if found is None:
@@ -169,10 +181,10 @@ def retry_lateness(log: Path) -> list[float]:
         at = datetime.strptime(found["time"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
         event_id = found["retried"] or found["dead"]
         if event_id in due:
-            late.append((at - due.pop(event_id)) * 1000)
+            attempts.append(RetriedAttempt(at, (at - due.pop(event_id)) * 1000))
         if found["retried"]:
             due[event_id] = at + float(found["delay"])
-    return late
+    return attempts
 
 
 #: Healthy emails the feeder keeps published ahead of the deliveries: enough that the worker never
@@ -195,17 +207,109 @@ def feed(settings: Settings, events: list[tuple[EmailNotification, bool]], deliv
             healthy += is_healthy
 
 
-@dataclass(frozen=True)
-class MailRun:
-    """One throughput run: healthy emails/s, how late each retried attempt ran (``retry_lateness``), the
-    worker's CPU seconds from the moment it was ready to the last email (in all, and its event loop's thread),
-    and the pauses between deliveries (``pauses``)."""
+def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification, bool]]:
+    """A newsletter email to each of ``users``, with ``failing`` emails for users that do not exist spread evenly
+    among them (each after a healthy one); each with whether it is healthy."""
+    every = len(users) // failing if failing else len(users) + 1
+    events = []
+    for n, user in enumerate(users):
+        events.append((EmailNotification.new(user_id=user, template="newsletter", data={"title": "News", "body": "Hi"}), True))
+        if failing and n % every == 0 and n // every < failing:
+            ghost = EmailNotification.new(user_id=f"ghost-{uuid.uuid4().hex[:12]}", template="newsletter",
+                                          data={"title": "x", "body": "y"})
+            events.append((ghost, False))
+    return events
 
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a worker's run, from its first delivery to its last: healthy emails/s, with ``failing`` bad
+    events among them; the retried attempts that ran meanwhile; the worker's CPU seconds from the moment its
+    events began to be published to the last delivery (in all, and its event loop's thread); and the pauses
+    between deliveries (``pauses``)."""
+
+    failing: int
     rate: float
-    retry_late_ms: list[float]
+    retried: list[RetriedAttempt]
     cpu_s: float
     loop_cpu_s: float
     pauses: dict[str, float]
+
+
+class MailBench:
+    """A worker sending newsletter emails from one partition to a real SMTP server, fed in phases.
+
+    The phases of one worker share its process, its database and its broker, so what differs from
+    one fresh worker to the next (hash seeds, memory layout, a database file grown elsewhere on
+    disk) weighs on every phase alike: on this machine it moves the rate of a fresh worker by 10%
+    or more, as much as the failing events do. A phase with failing events ends once every one of
+    them is a dead letter, so none of their attempts runs in the next phase.
+    """
+
+    def __init__(self, bootstrap: str, home: Path, emails: int, databases: BenchDatabases, env: Mapping[str, str]) -> None:
+        self.namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
+        self.settings = self.namespace.settings()
+        self.users = [f"u{n}" for n in range(emails)]
+        self.database_url = databases.new(home, self.namespace.prefix)
+        self.home, self.env = home, env
+        self.dead_letters = 0
+
+    def __enter__(self) -> MailBench:
+        seed_users(self.database_url, *self.users)
+        ensure_topics(self.settings.kafka, {self.settings.topics.email_events: {}}, 1, 1)
+        self.smtp = SmtpServer(free_port()).__enter__()
+        self.worker = bench_worker(
+            {**self.namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(self.smtp.port), **self.env},
+            self.home, self.namespace.prefix, self.database_url,
+        )
+        self.worker.start()
+        self.database = sync_engine(self.database_url)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.worker.stop()
+        finally:
+            self.database.dispose()
+            self.smtp.__exit__(None, None, None)
+
+    def phase(self, failing: int, emails: int | None = None) -> Phase:
+        """Send ``emails`` (every user's by default) with ``failing`` bad events among them."""
+        users = self.users[:emails]
+        inbox, pid = self.smtp.inbox, self.worker.process.pid
+        before = len(inbox.messages)
+        cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
+        stop = threading.Event()
+        feeder = threading.Thread(
+            target=feed, args=(self.settings, newsletters(users, failing), lambda: len(inbox.messages) - before, stop),
+        )
+        feeder.start()
+        try:
+            deadline = time.monotonic() + 600
+            while len(inbox.messages) - before < len(users) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            cpu, loop_cpu = cpu_seconds(pid) - cpu_before, cpu_seconds(pid, pid) - loop_before
+        finally:
+            stop.set()
+            feeder.join(60)
+        times = sorted(attempt for tries in inbox.attempts.values() for attempt in tries)[before:before + len(users)]
+        if len(times) < len(users):
+            raise SystemExit(f"only {len(times)} of {len(users)} emails arrived; see {self.worker.log_file}")
+        self.dead_letters += failing
+        self.wait_for_dead_letters()
+        retried = [attempt for attempt in retried_attempts(self.worker.log_file) if times[0] <= attempt.at <= times[-1]]
+        return Phase(failing, (len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, pauses(times))
+
+    def wait_for_dead_letters(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (stored := self.stored_dead_letters()) < self.dead_letters:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {stored} of {self.dead_letters} dead letters stored; see {self.worker.log_file}")
+            time.sleep(0.2)
+
+    def stored_dead_letters(self) -> int:
+        with self.database.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one()
 
 
 #: A delivery this long after the one before it counts as a pause: at 80 emails/s, 40 missed in a row.
@@ -222,48 +326,11 @@ def pauses(times: list[float]) -> dict[str, float]:
 
 def healthy_throughput(
     bootstrap: str, home: Path, emails: int, failing: int, databases: BenchDatabases, env: Mapping[str, str] = {},
-) -> MailRun:
-    """Healthy emails per second on one partition, first delivery to last, with ``failing`` bad events among them;
-    ``env``: more settings for the worker."""
-    namespace = Namespace(f"mail{uuid.uuid4().hex[:8]}", bootstrap)
-    settings = namespace.settings()
-    users = [f"u{n}" for n in range(emails)]
-    database_url = databases.new(home, namespace.prefix)
-    seed_users(database_url, *users)
-    ensure_topics(settings.kafka, {settings.topics.email_events: {}}, 1, 1)
-    every = emails // failing if failing else emails + 1
-    events = []
-    for n, user in enumerate(users):
-        events.append((EmailNotification.new(user_id=user, template="newsletter", data={"title": "News", "body": "Hi"}), True))
-        if failing and n % every == 0 and n // every < failing:
-            ghost = EmailNotification.new(user_id=f"ghost{n}", template="newsletter", data={"title": "x", "body": "y"})
-            events.append((ghost, False))
-    with SmtpServer(free_port()) as smtp:
-        worker = bench_worker(
-            {**namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(smtp.port), **env}, home,
-            namespace.prefix, database_url,
-        )
-        worker.start()
-        pid = worker.process.pid
-        cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
-        stop = threading.Event()
-        feeder = threading.Thread(target=feed, args=(settings, events, lambda: len(smtp.inbox.messages), stop))
-        feeder.start()
-        try:
-            deadline = time.monotonic() + 600
-            while len(smtp.inbox.messages) < emails and time.monotonic() < deadline:
-                time.sleep(0.2)
-            cpu, loop_cpu = cpu_seconds(pid) - cpu_before, cpu_seconds(pid, pid) - loop_before
-        finally:
-            stop.set()
-            feeder.join(60)
-            worker.stop()
-        times = sorted(attempt for tries in smtp.inbox.attempts.values() for attempt in tries)
-    if len(times) < emails:
-        raise SystemExit(f"only {len(times)} of {emails} emails arrived; see {worker.log_file}")
-    return MailRun(
-        (len(times) - 1) / (times[-1] - times[0]), retry_lateness(worker.log_file), cpu, loop_cpu, pauses(times),
-    )
+) -> Phase:
+    """Healthy emails per second from a fresh worker, first delivery to last, with ``failing`` bad events among
+    them; ``env``: more settings for the worker."""
+    with MailBench(bootstrap, home, emails, databases, env) as bench:
+        return bench.phase(failing)
 
 
 def counts(text: str) -> list[int]:
@@ -271,34 +338,48 @@ def counts(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",")]
 
 
+#: Emails a worker sends before its first measured phase: connections opened, caches and tables warm.
+WARM_UP = 1_000
+
+
 def ratio_with_failing(
-    bootstrap: str, home: Path, emails: int, failing: int, repeat: int, env: Mapping[str, str],
-    databases: BenchDatabases,
+    bootstrap: str, home: Path, emails: int, failing: int, turns: int, env: Mapping[str, str], databases: BenchDatabases,
 ) -> dict[str, object]:
-    """Healthy emails/s with and without ``failing`` events among ``emails``, in pairs of runs (the clean run first
-    in the first pair, the failing one first in the next, and so on, so a machine slowing down over the runs
-    weighs on both alike); and what each costs the worker's event loop: ms of its thread's CPU per healthy email,
-    and the extra ms per failing event (every attempt, routing, relaying and storing its dead letter) against the
-    clean run of its pair."""
-    clean, with_failures, retried = [], [], []
-    for turn in range(repeat):
-        pair = [(clean, 0), (with_failures, failing)]
-        for runs, bad in pair if turn % 2 == 0 else reversed(pair):
-            runs.append(healthy_throughput(bootstrap, home, emails, bad, databases, env))
-        late_ms = with_failures[-1].retry_late_ms
-        retried.append({"attempts": len(late_ms), "p50_ms": percentile(late_ms, 0.5),
-                        "p99_ms": percentile(late_ms, 0.99), "max_ms": max(late_ms)})
-    healthy_ms = [run.loop_cpu_s * 1000 / emails for run in clean]
-    failing_ms = [(bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures)]
+    """Healthy emails/s with and without ``failing`` events among ``emails``, in phases of one worker taking turns
+    (clean then failing in the first turn, failing then clean in the next, and so on, so a worker slowing down over
+    its run weighs on both alike); and what each costs the worker's event loop: ms of its thread's CPU per healthy
+    email, and the extra ms per failing event (its attempts in the phase, routing, relaying and storing its dead
+    letter) against the clean phase of its turn."""
+    clean: list[Phase] = []
+    with_failures: list[Phase] = []
+    with MailBench(bootstrap, home, emails, databases, env) as bench:
+        bench.phase(0, min(emails, WARM_UP))
+        for turn in range(turns):
+            pair = [(clean, 0), (with_failures, failing)]
+            for phases, bad in pair if turn % 2 == 0 else reversed(pair):
+                phases.append(bench.phase(bad))
+                print(f"  {emails:,} emails, {bad:,} failing: {phases[-1].rate:6.1f}/s", flush=True)
+    late = [[attempt.late_ms for attempt in phase.retried] for phase in with_failures]
     return {
         "emails": emails, "failing": failing, "failing_share": failing / (emails + failing),
-        "no_failures": [run.rate for run in clean], "with_failures": [run.rate for run in with_failures],
-        "ratio": statistics.median(run.rate for run in with_failures) / statistics.median(run.rate for run in clean),
-        "loop_ms_per_healthy_email": healthy_ms, "extra_loop_ms_per_failing_event": failing_ms,
-        "worker_cpu_s": {"no_failures": [run.cpu_s for run in clean], "with_failures": [run.cpu_s for run in with_failures]},
-        "pauses": {"no_failures": [run.pauses for run in clean], "with_failures": [run.pauses for run in with_failures]},
-        "retried_lateness_ms": {key: statistics.median(run[key] for run in retried) for key in ("p50_ms", "p99_ms", "max_ms")},
-        "retried_lateness_runs": retried,
+        "no_failures": [phase.rate for phase in clean], "with_failures": [phase.rate for phase in with_failures],
+        "ratio": statistics.median(phase.rate for phase in with_failures) / statistics.median(phase.rate for phase in clean),
+        "turn_ratios": [bad.rate / good.rate for good, bad in zip(clean, with_failures)],
+        "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / emails for phase in clean],
+        "extra_loop_ms_per_failing_event": [
+            (bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures)
+        ],
+        "worker_cpu_s": {"no_failures": [phase.cpu_s for phase in clean],
+                         "with_failures": [phase.cpu_s for phase in with_failures]},
+        "pauses": {"no_failures": [phase.pauses for phase in clean],
+                   "with_failures": [phase.pauses for phase in with_failures]},
+        "retried_attempts_in_phase": [len(runs) for runs in late],
+        "retried_attempts_expected": 2 * failing,
+        "retried_lateness_ms": {
+            "p50_ms": statistics.median(percentile(runs, 0.5) for runs in late),
+            "p99_ms": statistics.median(percentile(runs, 0.99) for runs in late),
+            "max_ms": statistics.median(max(runs) for runs in late),
+        },
     }
 
 
@@ -331,20 +412,21 @@ def main() -> None:
     for share in shares:
         clean, with_failures = share["no_failures"], share["with_failures"]
         print(f"healthy emails/s on one partition, {database}, {share['emails']:,} emails and {args.failing:,} failing events "
-              f"({share['failing_share']:.1%} of all), {args.repeat} runs each:")
-        print(f"  no failures          median {statistics.median(clean):7.1f}  runs {', '.join(f'{r:.1f}' for r in clean)}")
+              f"({share['failing_share']:.1%} of all), {args.repeat} phases each in one worker:")
+        print(f"  no failures          median {statistics.median(clean):7.1f}  phases {', '.join(f'{r:.1f}' for r in clean)}")
         print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
-              f"runs {', '.join(f'{r:.1f}' for r in with_failures)}")
-        print(f"  ratio {share['ratio']:.1%}")
+              f"phases {', '.join(f'{r:.1f}' for r in with_failures)}")
+        print(f"  ratio {share['ratio']:.1%} (turns {', '.join(f'{r:.1%}' for r in share['turn_ratios'])})")
         healthy_ms, failing_ms = share["loop_ms_per_healthy_email"], share["extra_loop_ms_per_failing_event"]
         print(f"  worker's event-loop CPU: {statistics.median(healthy_ms):.2f} ms per healthy email "
-              f"(runs {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
-              f"per failing event (runs {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
+              f"(phases {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
+              f"per failing event (turns {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
         for name, runs in share["pauses"].items():
             print(f"  pauses of {PAUSE_S} s or more between deliveries, {name.replace('_', ' ')}: "
                   + "; ".join(f"{run['pauses']} ({run['paused_s']:.1f} s, longest {run['longest_s']:.1f} s)" for run in runs))
-        print(f"  lateness of the retried attempts in the worker (ms, median of runs, "
-              f"{share['retried_lateness_runs'][0]['attempts']:,} attempts in the first): "
+        print(f"  retried attempts between a phase's first and last delivery: "
+              f"{', '.join(f'{n:,}' for n in share['retried_attempts_in_phase'])} of {share['retried_attempts_expected']:,}; "
+              f"their lateness in ms (median of phases): "
               + ", ".join(f"{key} {value:.0f}" for key, value in share["retried_lateness_ms"].items()))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "retries.json"
