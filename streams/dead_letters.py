@@ -60,23 +60,27 @@ def dead_letter_from(
     )
 
 
-CONFLICT_FREE_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+#: Per backend, the INSERT that skips a dead-letter record already stored (redelivered after a crash, by its
+#: unique topic, partition and offset) and returns the ids of the new rows. Built once: executed with the
+#: batch's rows as parameters it is compiled once per worker, where one with the rows as values was
+#: compiled anew for every batch.
+CONFLICT_FREE_INSERTS = {
+    name: insert(DeadLetter)
+    .on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
+    .returning(DeadLetter.id, DeadLetter.topic, DeadLetter.partition, DeadLetter.offset)
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+STORED_COLUMNS = [column.key for column in DeadLetter.__table__.columns if column.key not in ("id", "created_at")]
 
 
 async def store(sessions: async_sessionmaker[AsyncSession], rows: Sequence[DeadLetter]) -> list[DeadLetter]:
-    """Insert, in one statement, the rows whose dead-letter record is not stored yet; those rows, with ids.
-
-    A record already stored (redelivered after a crash) is skipped by its unique (topic, partition, offset).
-    """
-    columns = [column.key for column in DeadLetter.__table__.columns if column.key not in ("id", "created_at")]
+    """Insert, in one transaction, the rows whose dead-letter record is not stored yet; those rows, with ids."""
     async with sessions.begin() as session:
-        insert = CONFLICT_FREE_INSERT[session.bind.dialect.name](DeadLetter)
-        statement = (
-            insert.values([{key: getattr(row, key) for key in columns} for row in rows])
-            .on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
-            .returning(DeadLetter.id, DeadLetter.topic, DeadLetter.partition, DeadLetter.offset)
+        result = await session.execute(
+            CONFLICT_FREE_INSERTS[session.bind.dialect.name],
+            [{key: getattr(row, key) for key in STORED_COLUMNS} for row in rows],
         )
-        new_ids = {(topic, partition, offset): id_ for id_, topic, partition, offset in await session.execute(statement)}
+        new_ids = {(topic, partition, offset): id_ for id_, topic, partition, offset in result}
     stored = []
     for row in rows:
         if (row.topic, row.partition, row.offset) in new_ids:

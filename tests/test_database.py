@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from streams.db import migrate
 from streams.db.engine import async_engine, session_factory, sync_engine
-from streams.db.models import Base, ProcessedEvent, User, UserProfile
+from streams.db.models import Base, DeadLetter, ProcessedEvent, User, UserProfile
+from streams.dead_letters import store
 from streams.services.search import index_document, is_search_table, search
 
 TABLES = {
@@ -64,6 +66,36 @@ def test_a_processed_event_id_can_be_recorded_only_once(database_url: str) -> No
             await engine.dispose()
 
     assert asyncio.run(scenario()) == 1
+
+
+def dead_letter(offset: int) -> DeadLetter:
+    return DeadLetter(
+        topic="dead-letters", partition=0, offset=offset, origin_topic="emails", origin_partition=1, origin_offset=offset,
+        target_agent="emails", event_id=None, event_type=None, key=b"k", payload=bytes([offset]), headers={"attempts": "3"},
+        error_type="SmtpUnavailableError", error_message="refused", traceback="Traceback", attempts=3,
+        failed_at=datetime.now(timezone.utc), replay_count=0,
+    )
+
+
+def test_a_dead_letter_record_delivered_again_is_stored_once(database_url: str) -> None:
+    migrate.upgrade(database_url)
+
+    async def scenario() -> tuple[list[DeadLetter], list[DeadLetter], list[tuple[int, bytes]]]:
+        engine = async_engine(database_url)
+        sessions = session_factory(engine)
+        try:
+            first = await store(sessions, [dead_letter(1), dead_letter(2)])
+            again = await store(sessions, [dead_letter(2), dead_letter(3), dead_letter(4)])
+            async with sessions() as session:
+                rows = (await session.execute(select(DeadLetter.offset, DeadLetter.payload).order_by(DeadLetter.offset))).all()
+            return first, again, [tuple(row) for row in rows]
+        finally:
+            await engine.dispose()
+
+    first, again, rows = asyncio.run(scenario())
+    assert [row.offset for row in first] == [1, 2] and [row.offset for row in again] == [3, 4]
+    assert len({row.id for row in first + again}) == 4
+    assert rows == [(1, b"\x01"), (2, b"\x02"), (3, b"\x03"), (4, b"\x04")]
 
 
 def test_foreign_keys_are_enforced_on_both_backends(database_url: str) -> None:
