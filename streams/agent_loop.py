@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 
@@ -67,9 +67,9 @@ class FailureRouter:
         shortest_backoff = min(policy.initial_delay, policy.max_delay)
         self.commits = CommitSoon(app, within=min(shortest_backoff / 4, app.conf.broker_commit_interval))
 
-    async def failed(self, agent: str, event: EventT, error: BaseException) -> None:
+    async def failed(self, agent: str, event: EventT, headers: Mapping[str, str], error: BaseException) -> None:
+        """Route ``event`` (its headers as read by ``read_headers``) after its handler raised ``error``."""
         message = event.message
-        headers = read_headers(event.headers)
         attempt = attempts_made(headers) + 1
         now_ms = int(time.time() * 1000)
         routing: dict[str, str | int] = {
@@ -145,9 +145,9 @@ async def handle_each(
     retried_slots = asyncio.Semaphore(max(1, in_flight // 4))
     run = partial(handle_one, handle=handle, agent=agent, failures=failures, turn=turn, database=database)
 
-    async def run_retried(event: EventT, done: Callable[[], None], due: float) -> None:
+    async def run_retried(event: EventT, headers: Mapping[str, str], done: Callable[[], None], due: float) -> None:
         async with retried_slots:
-            await run(event, done, due=due)
+            await run(event, headers, done, due=due)
 
     try:
         async for event in stream.noack().events():
@@ -156,9 +156,11 @@ async def handle_each(
             if not meant_for(headers, agent):
                 done()
             elif attempts_made(headers):
-                await retried.start(event.message.key, partial(run_retried, event, done, due_at(headers, time.time())))
+                await retried.start(
+                    event.message.key, partial(run_retried, event, headers, done, due_at(headers, time.time())),
+                )
             else:
-                await lanes.start(event.message.key, partial(run, event, done))
+                await lanes.start(event.message.key, partial(run, event, headers, done))
         await lanes.drain()
         await retried.drain()
     except asyncio.CancelledError:
@@ -167,8 +169,8 @@ async def handle_each(
 
 
 async def handle_one(
-    event: EventT, done: Callable[[], None], handle: Handler, agent: str, failures: FailureRouter, turn: Turn,
-    database: OutageGate, due: float | None = None,
+    event: EventT, headers: Mapping[str, str], done: Callable[[], None], handle: Handler, agent: str,
+    failures: FailureRouter, turn: Turn, database: OutageGate, due: float | None = None,
 ) -> None:
     """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``); ``due``, in
     epoch seconds, when this is a retried attempt."""
@@ -188,7 +190,7 @@ async def handle_one(
                     await database.wait_until_reachable(exc)
                     continue
                 metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
-                await failures.failed(agent, event, exc)
+                await failures.failed(agent, event, headers, exc)
             else:
                 metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
             break
