@@ -194,7 +194,7 @@ async def fold_user_stats(stream: faust.StreamT) -> None:
             try:
                 user_id, source, steps = UserStatsChange.read(event.message.key, event.message.value)
             except UndecodableEventError as error:
-                await failures.failed(AGENT, event, error)
+                await failures.failed(AGENT, event, read_headers(event.headers), error)
                 continue
             current = updated.get(user_id) or user_stats[user_id]
             updated[user_id] = current.apply(source, steps)
