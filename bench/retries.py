@@ -37,12 +37,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer
 import sqlalchemy as sa
+from confluent_kafka import Consumer
 
 from bench.procfs import cpu_seconds
 from bench.workers import BenchDatabases, bench_databases, bench_worker, cpu_of_this_machine, scratch_broker
@@ -223,12 +224,10 @@ def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification,
 
 @dataclass(frozen=True)
 class Phase:
-    """One stretch of a worker's run, from its first delivery to its last: healthy emails/s, with ``failing`` bad
-    events among them; the retried attempts that ran meanwhile; the worker's CPU seconds from the moment its
-    events began to be published to the last delivery (in all, and its event loop's thread); and the pauses
-    between deliveries (``pauses``)."""
+    """One stretch of a worker's run, from its first delivery to its last: healthy emails/s; the retried attempts
+    that ran meanwhile; the worker's CPU seconds from the moment its events began to be published to the last
+    delivery (in all, and its event loop's thread); and the pauses between deliveries (``pauses``)."""
 
-    failing: int
     rate: float
     retried: list[RetriedAttempt]
     cpu_s: float
@@ -255,23 +254,25 @@ class MailBench:
         self.dead_letters = 0
 
     def __enter__(self) -> MailBench:
+        """Seed the users and start the SMTP server and the worker; what started is stopped if a later step fails."""
         seed_users(self.database_url, *self.users)
         ensure_topics(self.settings.kafka, {self.settings.topics.email_events: {}}, 1, 1)
-        self.smtp = SmtpServer(free_port()).__enter__()
-        self.worker = bench_worker(
-            {**self.namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(self.smtp.port), **self.env},
-            self.home, self.namespace.prefix, self.database_url,
-        )
-        self.worker.start()
-        self.database = sync_engine(self.database_url)
+        with ExitStack() as started:
+            self.smtp = started.enter_context(SmtpServer(free_port()))
+            self.database = sync_engine(self.database_url)
+            started.callback(self.database.dispose)
+            self.worker = bench_worker(
+                {**self.namespace.env, "STREAMS_TOPICS__PARTITIONS": "1", "STREAMS_SMTP__PORT": str(self.smtp.port),
+                 **self.env},
+                self.home, self.namespace.prefix, self.database_url,
+            )
+            self.worker.start()
+            started.callback(self.worker.stop)
+            self.started = started.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            self.worker.stop()
-        finally:
-            self.database.dispose()
-            self.smtp.__exit__(None, None, None)
+        self.started.close()
 
     def phase(self, failing: int, emails: int | None = None) -> Phase:
         """Send ``emails`` (every user's by default) with ``failing`` bad events among them."""
@@ -298,7 +299,7 @@ class MailBench:
         self.dead_letters += failing
         self.wait_for_dead_letters()
         retried = [attempt for attempt in retried_attempts(self.worker.log_file) if times[0] <= attempt.at <= times[-1]]
-        return Phase(failing, (len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, pauses(times))
+        return Phase((len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, pauses(times))
 
     def wait_for_dead_letters(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
