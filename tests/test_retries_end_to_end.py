@@ -112,7 +112,8 @@ def test_an_email_that_always_fails_is_a_dead_letter_with_its_headers_and_traceb
     assert letter.key == b"alice"
     assert smtp_server.inbox.messages == []
     assert f"ALERT dead letter stored id={letter.id} event_id={event.id}" in worker.log_file.read_text()
-    assert 'streams_dead_letters_stored_total{error_type="SmtpUnavailableError"' in worker.text("/metrics")
+    stored = frozenset({("origin_topic", letter.origin_topic), ("error_type", "SmtpUnavailableError")})
+    assert samples(worker.url + "/metrics")[("streams_dead_letters_stored_total", stored)] == 1
 
 
 def test_healthy_events_behind_a_failing_one_on_the_same_partition_are_not_held_up(
