@@ -118,6 +118,7 @@ class FoldingLane(Generic[V]):
         self.changelog_ends: dict[int, int] = {}
         self.failed_sends = 0
         self.stopping = threading.Event()
+        self.joined = threading.Event()
         self.thread: threading.Thread | None = None
         self.store: LaneStore | None = None
         self.consumer: Consumer | None = None
@@ -134,6 +135,13 @@ class FoldingLane(Generic[V]):
 
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
+
+    def state(self) -> str:
+        """'stopped'; 'joining' until its consumer group has first assigned it partitions (none at all, when
+        there are more workers than partitions), so a health check does not call it ready before that; 'running'."""
+        if not self.running():
+            return "stopped"
+        return "running" if self.joined.is_set() else "joining"
 
     def start(self) -> None:
         self.store = LaneStore(self.store_path)
@@ -177,6 +185,7 @@ class FoldingLane(Generic[V]):
                            "enable.auto.commit": False, "auto.offset.reset": self.kafka.auto_offset_reset,
                            "isolation.level": "read_committed"},
         ))
+        self.joined.clear()
         self.consumer.subscribe([self.source], on_assign=self.assigned, on_revoke=self.revoked, on_lost=self.lost)
         try:
             next_write = time.monotonic() + self.interval
@@ -253,6 +262,7 @@ class FoldingLane(Generic[V]):
         for tp in partitions:
             self.restore(tp.partition)
         logger.info("lane %s: partitions %s restored", self.name, sorted(tp.partition for tp in partitions))
+        self.joined.set()
 
     def revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Write and commit before another worker takes over; unsent records are dropped, not sent after its."""

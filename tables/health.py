@@ -88,16 +88,18 @@ def lane_lag(admin: AdminClient, lane: FoldingLane) -> int:
 async def lane_health(
     admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int
 ) -> dict[str, dict[str, object]]:
-    """Per folding lane: running or not, the source partitions it holds here, and its group's lag."""
+    """Per folding lane: running, joining its group or stopped, the source partitions it holds here, and its
+    group's lag; healthy only once running with little lag."""
     states: dict[str, dict[str, object]] = {}
     for lane in lanes:
-        state: dict[str, object] = {"state": "running" if lane.running() else "stopped",
-                                    "partitions": lane.partitions()}
+        running = lane.state()
+        state: dict[str, object] = {"state": running, "partitions": lane.partitions()}
         try:
             lag = await asyncio.to_thread(lane_lag, admin, lane)
         except KafkaException as exc:
             state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
         else:
-            state.update(lag=lag, status="healthy" if lane.running() and lag < healthy_below else "lagging")
+            status = "lagging" if lag >= healthy_below else "healthy" if running == "running" else running
+            state.update(lag=lag, status=status)
         states[lane.name] = state
     return states

@@ -177,13 +177,16 @@ def test_produce_stops_at_a_bad_line_before_sending_anything(cli_env, tmp_path, 
 def test_health_reports_a_worker_and_fails_clearly_without_one(cli_env, start_worker, smtp_server, capsys) -> None:
     worker = start_worker(SMTP_PORT=str(smtp_server.port))
     deadline = time.monotonic() + 60
+    answers = []
     while True:
         code = main(["health", "--url", worker.url])
         out = capsys.readouterr().out
-        # The lane joins its own consumer group, and may hold no partitions yet when the worker is healthy.
+        answers.append((code, out))
+        # The lane joins a consumer group of its own, after the worker's agents have theirs.
         if code == 0 and "partitions [0, 1, 2, 3]" in out or time.monotonic() > deadline:
             break
-        time.sleep(1)
+        time.sleep(0.5)
+    assert all("partitions [0, 1, 2, 3]" in out for code, out in answers if code == 0), "healthy before the lane joined"
     assert code == 0 and "status: healthy" in out and "table post-engagement" in out
     assert "lane  signup-partials" in out and "partitions [0, 1, 2, 3]" in out
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]) == 1
