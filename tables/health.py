@@ -92,14 +92,14 @@ async def lane_health(
     group's lag; healthy only once running with little lag."""
     states: dict[str, dict[str, object]] = {}
     for lane in lanes:
-        running = lane.state()
-        state: dict[str, object] = {"state": running, "partitions": lane.partitions()}
+        lane_state = lane.state()
+        state: dict[str, object] = {"state": lane_state, "partitions": lane.partitions()}
         try:
             lag = await asyncio.to_thread(lane_lag, admin, lane)
         except KafkaException as exc:
             state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
         else:
-            status = "lagging" if lag >= healthy_below else "healthy" if running == "running" else running
+            status = "lagging" if lag >= healthy_below else "healthy" if lane_state == "running" else lane_state
             state.update(lag=lag, status=status)
         states[lane.name] = state
     return states
