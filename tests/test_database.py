@@ -7,14 +7,18 @@ from datetime import datetime, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+import psycopg
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from streams.db import migrate
 from streams.db.engine import async_engine, session_factory, sync_engine
+from streams.db.outage import OutageGate, is_outage
 from streams.db.models import Base, DeadLetter, ProcessedEvent, User, UserProfile
 from streams.dead_letters import store
 from streams.services.search import index_document, is_search_table, search
+from tests.conftest import free_port
+from tests.databases import PostgresServer
 
 TABLES = {
     "users", "followers", "user_profiles", "posts", "tags", "post_tags",
@@ -139,3 +143,32 @@ def test_search_finds_users_and_posts_by_their_words(database_url: str) -> None:
     assert [hit.entity_id for hit in stemmed] == ["p1"]
     assert [(hit.kind, hit.entity_id) for hit in person] == [("user", "ada")]
     assert hostile == []
+
+
+def test_a_server_shutting_down_is_an_outage_to_wait_out_not_an_error_of_the_event() -> None:
+    """While PostgreSQL shuts down it refuses new connections (SQLSTATE 57P03); the agents' driver reports that
+    as a plain DBAPI error, which must still count as an outage, so the probe keeps waiting instead of raising."""
+    with PostgresServer(free_port()) as server:
+        url = server.new_database()
+        engine = async_engine(url)
+        gate = OutageGate(engine)
+        with psycopg.connect(url) as held:
+            server.pg("pg_ctl", "-D", str(server.data / "db"), "-m", "smart", "-W", "stop")
+
+            async def refused() -> BaseException:
+                try:
+                    async with engine.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+                except Exception as exc:
+                    return exc
+                raise AssertionError("a server shutting down took a new connection")
+
+            error = asyncio.run(refused())
+            assert getattr(getattr(error, "orig", None), "sqlstate", None) == "57P03", repr(error)
+            assert is_outage(error)
+            assert asyncio.run(gate.answers()) is False
+            held.close()
+        server.pg("pg_ctl", "-D", str(server.data / "db"), "-w", "stop")
+        server.resume()
+        assert asyncio.run(gate.answers()) is True
+        asyncio.run(engine.dispose())

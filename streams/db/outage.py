@@ -24,9 +24,17 @@ FIRST_PROBE = 0.25
 LONGEST_PROBE = 5.0
 
 
+#: SQLSTATEs of a server that cannot be reached or is going away: the connection exceptions (class 08) and
+#: the shutdown and start-up refusals (57P01-57P03). asyncpg's errors reach SQLAlchemy as plain DBAPI
+#: errors that carry the SQLSTATE, where psycopg's are OperationalError.
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
 def is_outage(error: BaseException) -> bool:
     """The database could not be reached or dropped the connection (not: a query it refused)."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated or (getattr(error.orig, "sqlstate", None) or "").startswith(OUTAGE_SQLSTATES)
+    ):
         return True
     return isinstance(error, (OperationalError, InterfaceError, ConnectionError))
 
