@@ -16,12 +16,12 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from bench.retries import newsletters
 from bench.workers import free_port
 from streams.cli_types import positive_int
 from streams.db.engine import async_engine, session_factory, with_driver
@@ -54,13 +54,11 @@ async def log_email(session: AsyncSession, event: EmailNotification) -> None:
     session.add(EmailLog(event_id=str(event.id), recipient=user.email, template=event.template, status="sent"))
 
 
-def newsletters(emails: int, failing: bool) -> list[EmailNotification]:
-    events = []
-    for n in range(emails):
-        events.append(EmailNotification.new(user_id=f"u{n % USERS}", template="newsletter"))
-        if failing and n % FAILING_EVERY == 0:
-            events.append(EmailNotification.new(user_id=f"ghost-{uuid.uuid4().hex[:12]}", template="newsletter"))
-    return events
+def emails_to(emails: int, failing: bool) -> list[EmailNotification]:
+    """``emails`` newsletters to the seeded users, with one to a user that does not exist after every
+    ``FAILING_EVERY``th when ``failing`` (the retries benchmark's newsletters)."""
+    users = [f"u{n % USERS}" for n in range(emails)]
+    return [event for event, _ in newsletters(users, emails // FAILING_EVERY if failing else 0)]
 
 
 async def loop_cpu(new_engine: Callable[[], AsyncEngine], events: list[EmailNotification]) -> float:
@@ -83,7 +81,7 @@ async def loop_cpu(new_engine: Callable[[], AsyncEngine], events: list[EmailNoti
         await asyncio.gather(*(lane() for _ in range(LANES)))
 
     try:
-        await handle(newsletters(200, failing=False))
+        await handle(emails_to(200, failing=False))
         started = time.thread_time()
         await handle(events)
         return time.thread_time() - started
@@ -96,8 +94,8 @@ async def measure(url: str, emails: int, repeat: int) -> dict[str, dict[str, lis
     runs: dict[str, dict[str, list[float]]] = {name: {"healthy_ms": [], "failing_attempt_ms": []} for name in drivers}
     for turn in range(repeat):
         for name in list(drivers) if turn % 2 == 0 else reversed(drivers):
-            clean = await loop_cpu(drivers[name], newsletters(emails, failing=False))
-            mixed = await loop_cpu(drivers[name], events := newsletters(emails, failing=True))
+            clean = await loop_cpu(drivers[name], emails_to(emails, failing=False))
+            mixed = await loop_cpu(drivers[name], events := emails_to(emails, failing=True))
             healthy_ms = clean * 1000 / emails
             runs[name]["healthy_ms"].append(healthy_ms)
             runs[name]["failing_attempt_ms"].append((mixed * 1000 - healthy_ms * emails) / (len(events) - emails))

@@ -4,10 +4,10 @@ import asyncio
 import uuid
 from datetime import datetime, timezone
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import psycopg
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -168,7 +168,7 @@ def test_a_server_shutting_down_is_an_outage_to_wait_out_not_an_error_of_the_eve
             assert is_outage(error)
             assert asyncio.run(gate.answers()) is False
             held.close()
-        server.pg("pg_ctl", "-D", str(server.data / "db"), "-w", "stop")
+        server.halt()
         server.resume()
         assert asyncio.run(gate.answers()) is True
         asyncio.run(engine.dispose())
