@@ -1,4 +1,5 @@
-"""Periodic jobs on Faust crontab timers, each run by the leader worker only.
+"""Periodic jobs on Faust crontab timers, each run by the leader worker only, at the times of the
+``maintenance`` settings (UTC):
 
 - data cleanup: exports (rows and files) after 7 days, notifications after 30 days;
 - email-log cleanup: entries after 30 days, failed ones after 7;
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -20,8 +22,10 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from streams.app import app, sessions
+from streams import metrics
+from streams.app import app, database, sessions, settings
 from streams.db.models import DataExport, EmailLog, EmailStatistics, Notification
+from streams.db.outage import OutageGate
 
 logger = logging.getLogger(__name__)
 
@@ -92,23 +96,52 @@ async def compute_email_statistics(session: AsyncSession, day: date, now: dateti
     return EmailStatistics(**values)
 
 
-@app.crontab("0 3 * * *", timezone=timezone.utc, on_leader=True)
-async def daily_data_cleanup() -> None:
+async def run_job(name: str, job: Callable[[], Awaitable[object]], gate: OutageGate) -> bool:
+    """Run a periodic job without letting it end its schedule or the worker: Faust's crontab runs a job as a
+    task of the app, and an error out of one crashes the worker. A job that meets a database outage waits for
+    the database with the agents and runs again; any other error is logged and counted, and the job runs
+    again at its next time. The jobs are idempotent, so a run cut short by an outage is safe to repeat."""
+    try:
+        await gate.through_outages(job)
+    except Exception:
+        metrics.PERIODIC_JOB_RUNS.labels(name, "failed").inc()
+        logger.exception("periodic job %s failed; it runs again at its next time", name)
+        return False
+    metrics.PERIODIC_JOB_RUNS.labels(name, "succeeded").inc()
+    metrics.PERIODIC_JOB_LAST_SUCCESS.labels(name).set_to_current_time()
+    return True
+
+
+async def data_cleanup() -> None:
     async with sessions.begin() as session:
         cleaned = await clean_up_data(session, datetime.now(timezone.utc))
     logger.info("data cleanup: %d exports (%d files), %d notifications", cleaned.exports, cleaned.files, cleaned.notifications)
 
 
-@app.crontab("30 3 * * *", timezone=timezone.utc, on_leader=True)
-async def daily_email_log_cleanup() -> None:
+async def email_log_cleanup() -> None:
     async with sessions.begin() as session:
         deleted = await clean_up_email_log(session, datetime.now(timezone.utc))
     logger.info("email log cleanup: %d entries", deleted)
 
 
-@app.crontab("5 0 * * *", timezone=timezone.utc, on_leader=True)
-async def daily_email_statistics() -> None:
+async def email_statistics() -> None:
     now = datetime.now(timezone.utc)
     async with sessions.begin() as session:
         stats = await compute_email_statistics(session, now.date() - timedelta(days=1), now)
     logger.info("email statistics %s: sent=%d failed=%d rate=%.2f%%", stats.day, stats.sent, stats.failed, stats.delivery_rate)
+
+
+def schedule(job: Callable[[], Awaitable[None]], cron: str) -> None:
+    """Run ``job`` at the times of ``cron`` (UTC) on the leader worker only, through ``run_job``."""
+    name = job.__name__
+
+    async def scheduled() -> None:
+        await run_job(name, job, database)
+
+    scheduled.__name__ = scheduled.__qualname__ = name
+    app.crontab(cron, timezone=timezone.utc, on_leader=True)(scheduled)
+
+
+schedule(data_cleanup, settings.maintenance.data_cleanup)
+schedule(email_log_cleanup, settings.maintenance.email_log_cleanup)
+schedule(email_statistics, settings.maintenance.email_statistics)

@@ -8,7 +8,6 @@ again later, or to the dead-letter topic when its error is permanent or its atte
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 import traceback
@@ -21,7 +20,7 @@ from faust.types import EventT
 
 from streams import metrics
 from streams.acks import InOrderAcks
-from streams.db.outage import OutageGate, is_outage
+from streams.db.outage import OutageGate
 from streams.errors import PermanentError
 from streams.events import Event, UndecodableEvent
 from streams.lanes import Lanes
@@ -41,10 +40,6 @@ Turn = Callable[..., AbstractAsyncContextManager[None]]
 
 #: How long a stopping agent lets the events in flight finish.
 STOP_GRACE_S = 10.0
-#: How often one event may wait out a database outage and run again before it takes the retry path
-#: (an error that looks like an outage while the database answers is the event's own).
-OUTAGE_HOLDS = 5
-
 #: Retried attempts an agent takes from its stream before it waits for some to finish.
 RETRIED_PENDING = 1_000
 
@@ -172,7 +167,7 @@ async def handle_one(
     event: EventT, headers: Mapping[str, str], done: Callable[[], None], handle: Handler, agent: str,
     failures: FailureRouter, turn: Turn, database: OutageGate, due: float | None = None,
 ) -> None:
-    """Run the handler once, or again after each database outage it met (up to ``OUTAGE_HOLDS``); ``due``, in
+    """Run the handler once, or again after each database outage it meets (``OutageGate.through_outages``); ``due``, in
     epoch seconds, when this is a retried attempt."""
     value = event.value
     topic = event.message.topic
@@ -180,19 +175,14 @@ async def handle_one(
         if due is not None:
             metrics.RETRY_LATENESS_SECONDS.labels(agent).observe(time.time() - due)
         started = time.perf_counter()
-        for holds in itertools.count(1):
-            try:
-                if isinstance(value, UndecodableEvent):
-                    raise UndecodableEventError(value.reason)
-                await handle(value)
-            except Exception as exc:
-                if is_outage(exc) and holds <= OUTAGE_HOLDS:
-                    await database.wait_until_reachable(exc)
-                    continue
-                metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
-                await failures.failed(agent, event, headers, exc)
-            else:
-                metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
-            break
+        try:
+            if isinstance(value, UndecodableEvent):
+                raise UndecodableEventError(value.reason)
+            await database.through_outages(partial(handle, value))
+        except Exception as exc:
+            metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
+            await failures.failed(agent, event, headers, exc)
+        else:
+            metrics.EVENTS_PROCESSED.labels(topic, agent).inc()
         metrics.PROCESSING_SECONDS.labels(topic, agent).observe(time.perf_counter() - started)
     done()

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from faust.types import EventT
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_PROCESSED = Counter("streams_events_processed", "Events an agent handled without error.", ["topic", "agent"])
 EVENTS_FAILED = Counter("streams_events_failed", "Events whose handler raised.", ["topic", "agent", "error_type"])
@@ -40,6 +40,13 @@ RELAY_LATENESS_SECONDS = Histogram(
 BATCH_SECONDS = Histogram(
     "streams_batch_processing_seconds", "Time a table agent took to fold one batch into its table.",
     ["topic", "agent"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+PERIODIC_JOB_RUNS = Counter(
+    "streams_periodic_job_runs", "Runs of a periodic job, by outcome (succeeded, failed).", ["job", "outcome"]
+)
+PERIODIC_JOB_LAST_SUCCESS = Gauge(
+    "streams_periodic_job_last_success_timestamp_seconds", "When a periodic job last succeeded, epoch seconds.", ["job"]
 )
 
 

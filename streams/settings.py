@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 import yaml
+from croniter import croniter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from streams import topics
@@ -244,6 +245,24 @@ class MonitoringSettings(Section):
     json_logs: bool = Field(False, description="One JSON object per log line, for log shippers.")
 
 
+def cron_schedule(value: str) -> str:
+    """A crontab line of five fields, as Faust's crontab timers read it."""
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError("must be a crontab schedule of five fields, such as '0 3 * * *'")
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(cron_schedule)]
+
+
+class MaintenanceSettings(Section):
+    """When the periodic jobs run, in UTC, on the leader worker."""
+
+    data_cleanup: Schedule = Field("0 3 * * *", description="Exports after 7 days, notifications after 30.")
+    email_log_cleanup: Schedule = Field("30 3 * * *", description="Email-log entries after 30 days, failed ones after 7.")
+    email_statistics: Schedule = Field("5 0 * * *", description="Yesterday's sent, failed and delivery rate.")
+
+
 class WorkerSettings(Section):
     cpus: frozenset[int] | None = Field(
         None, description="CPUs the worker runs on, written as taskset writes them (3, 0-2,5); unset: any. "
@@ -270,6 +289,7 @@ class Settings(BaseSettings):
     exports: ExportSettings = ExportSettings()
     web: WebSettings = WebSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     worker: WorkerSettings = WorkerSettings()
 
     @classmethod

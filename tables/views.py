@@ -17,12 +17,13 @@ from importlib.resources import files
 import faust
 from confluent_kafka.admin import AdminClient
 from faust.web import Request, Response, View
-from faust.web.exceptions import ValidationError as BadRequest
+from faust.web.exceptions import ServiceUnavailable, ValidationError as BadRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from sqlalchemy import select
 
 from streams.app import app, sessions, settings
 from streams.db.models import EmailStatistics
+from streams.db.outage import is_outage
 from streams.kafka_clients import confluent_config
 from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import token_required
@@ -191,12 +192,17 @@ class EmailStatisticsView(View):
     """Sent, failed and delivery rate per UTC day, newest first, as the daily job computed them."""
 
     async def get(self, request: Request) -> Response:
-        async with sessions() as session:
-            rows = await session.scalars(select(EmailStatistics).order_by(EmailStatistics.day.desc()).limit(90))
-            days = [
-                {"day": row.day.isoformat(), "sent": row.sent, "failed": row.failed, "delivery_rate": row.delivery_rate}
-                for row in rows
-            ]
+        try:
+            async with sessions() as session:
+                rows = await session.scalars(select(EmailStatistics).order_by(EmailStatistics.day.desc()).limit(90))
+                days = [
+                    {"day": row.day.isoformat(), "sent": row.sent, "failed": row.failed, "delivery_rate": row.delivery_rate}
+                    for row in rows
+                ]
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise ServiceUnavailable("the database cannot be reached; try again shortly") from exc
         return self.json({"days": days})
 
 

@@ -1,13 +1,18 @@
-"""The periodic jobs, called directly on SQLite and PostgreSQL: what they delete, keep and count."""
+"""The periodic jobs, called directly on SQLite and PostgreSQL: what they delete, keep and count, and how a
+job that fails is kept from ending its schedule."""
 
 import asyncio
+import logging
+import time
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from prometheus_client import REGISTRY
+from sqlalchemy import select, text
 
-from agents.maintenance import clean_up_data, clean_up_email_log, compute_email_statistics, delivery_rate
+from agents.maintenance import clean_up_data, clean_up_email_log, compute_email_statistics, delivery_rate, run_job
 from streams.db.engine import async_engine, session_factory
 from streams.db.models import DataExport, EmailLog, EmailStatistics, Notification
+from streams.db.outage import OutageGate
 from tests.databases import seed_users
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
@@ -96,3 +101,39 @@ def test_delivery_rate_is_a_percentage_and_100_when_nothing_was_attempted() -> N
     assert delivery_rate(0, 0) == 100.0
     assert delivery_rate(2, 1) == 66.67
     assert delivery_rate(0, 4) == 0.0
+
+
+def test_a_job_that_fails_is_logged_and_counted_and_does_not_raise(database_url, caplog) -> None:
+    """Faust's crontab runs a job as a task of the app, where an error would crash the worker; ``run_job``
+    keeps the error in the log (with its traceback) and the job's failed count, and reports the outcome."""
+    seed_users(database_url)
+    runs, last_success = "streams_periodic_job_runs_total", "streams_periodic_job_last_success_timestamp_seconds"
+    before = REGISTRY.get_sample_value(runs, {"job": "broken_job", "outcome": "failed"}) or 0
+    started = time.time()
+
+    async def run() -> tuple[bool, bool]:
+        engine = async_engine(database_url)
+        sessions = session_factory(engine)
+
+        async def broken() -> None:
+            async with sessions.begin() as session:
+                await session.execute(text("SELECT * FROM no_such_table"))
+
+        async def fine() -> None:
+            async with sessions.begin() as session:
+                await session.execute(text("SELECT 1"))
+
+        try:
+            return await run_job("broken_job", broken, OutageGate(engine)), await run_job("fine_job", fine, OutageGate(engine))
+        finally:
+            await engine.dispose()
+
+    with caplog.at_level(logging.ERROR, logger="agents.maintenance"):
+        assert asyncio.run(run()) == (False, True)
+    assert REGISTRY.get_sample_value(runs, {"job": "broken_job", "outcome": "failed"}) == before + 1
+    assert REGISTRY.get_sample_value(runs, {"job": "broken_job", "outcome": "succeeded"}) is None
+    assert REGISTRY.get_sample_value(last_success, {"job": "broken_job"}) is None
+    assert REGISTRY.get_sample_value(last_success, {"job": "fine_job"}) >= started
+    [record] = [r for r in caplog.records if "broken_job" in r.getMessage()]
+    assert "runs again at its next time" in record.getMessage()
+    assert record.exc_info is not None and "no_such_table" in str(record.exc_info[1])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -19,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+#: How often one piece of work may wait out a database outage and run again before its error is its own
+#: (an error that looks like an outage while the database answers is the work's own).
+OUTAGE_HOLDS = 5
 #: Seconds between probes: the first soon, later ones further apart.
 FIRST_PROBE = 0.25
 LONGEST_PROBE = 5.0
@@ -46,6 +53,19 @@ class OutageGate:
         self.engine = engine
         self.lock = asyncio.Lock()
         self.recoveries = 0
+
+    async def through_outages(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work``, and run it again after each database outage it meets, up to ``OUTAGE_HOLDS`` times;
+        any other error, or an outage past that, is raised."""
+        holds = 0
+        while True:
+            try:
+                return await work()
+            except Exception as exc:
+                holds += 1
+                if not is_outage(exc) or holds > OUTAGE_HOLDS:
+                    raise
+                await self.wait_until_reachable(exc)
 
     async def wait_until_reachable(self, error: BaseException) -> None:
         """Return once the database answers a query again (at once when another waiter just saw it answer)."""
