@@ -21,6 +21,8 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        #: The client address each message came from: one per connection.
+        self.peers: list[tuple[str, int]] = []
         self.attempts: dict[str, list[float]] = {}
         self._refusals: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -43,6 +45,7 @@ class Inbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self._lock:
             self.messages.append(message_from_bytes(envelope.original_content))
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
     def to(self, recipient: str) -> list[Message]:
@@ -73,3 +76,9 @@ class SmtpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Stop, closing every client's connection, and listen again on the same port with the same inbox."""
+        self.controller.stop()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
