@@ -221,6 +221,10 @@ class SmtpSettings(Section):
     password: SecretStr | None = None
     start_tls: bool = False
     timeout: float = Field(10.0, gt=0)
+    messages_per_connection: int = Field(
+        100, ge=1, description="Messages sent over one connection before it is closed and another opened; "
+        "below the server's own limit (Exchange: 20), 1 for a connection per message.",
+    )
 
 
 class ExportSettings(Section):

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from streams.services.email import Mailer, SmtpRejectedError
+from streams.services.email import Mailer, SmtpRejectedError, SmtpUnavailableError
 from streams.settings import SmtpSettings
 
 
@@ -43,3 +43,20 @@ def test_a_connection_the_server_closed_is_not_used_again(smtp_server) -> None:
     inbox = smtp_server.inbox
     assert [message["To"] for message in inbox.messages] == ["before@example.com", "after@example.com"]
     assert inbox.peers[0] != inbox.peers[1]
+
+
+def test_a_connection_quits_after_its_share_of_messages_and_after_a_temporary_refusal(smtp_server) -> None:
+    smtp_server.inbox.refuse("later@example.com", times=1, code=451)
+    mailer = Mailer(SmtpSettings(port=smtp_server.port, messages_per_connection=2))
+
+    async def send_all() -> None:
+        for n in range(5):
+            await mailer.send(f"user{n}@example.com", f"hello {n}", "body")
+        with pytest.raises(SmtpUnavailableError):
+            await mailer.send("later@example.com", "greylisted", "body")
+        await mailer.send("later@example.com", "again", "body")
+
+    asyncio.run(send_all())
+    peers = smtp_server.inbox.peers
+    assert len(peers) == 6
+    assert peers[0] == peers[1] and peers[2] == peers[3] and len({peers[0], peers[2], peers[4], peers[5]}) == 4

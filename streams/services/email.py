@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -87,8 +88,13 @@ def smtp_code(error: Exception) -> int:
 IDLE_S = 30.0
 #: Idle connections kept for reuse; more than the emails a worker sends at once is never needed.
 MAX_IDLE = 16
-#: The server's answers to a message; aiosmtplib resets the envelope after one, and the connection serves on.
-REFUSALS = (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused)
+
+
+@dataclass
+class Connection:
+    client: aiosmtplib.SMTP
+    sent: int = 0
+    idle_since: float = 0.0
 
 
 class Mailer:
@@ -97,12 +103,14 @@ class Mailer:
     A connection per email costs the connect, the greeting, EHLO (with STARTTLS and login when set)
     and QUIT around the message's own MAIL, RCPT and DATA: twice the round trips, a TLS handshake
     each, and a socket left in TIME_WAIT per email. Each send takes an idle connection (or opens
-    one) for itself; one that failed other than by the server's refusal is closed, not reused.
+    one) for itself. A connection serves on after a permanent refusal of one message (a 5xx, after
+    which aiosmtplib resets the envelope); after any other error, a temporary refusal included
+    (which may be about the session, such as too many messages), it is closed.
     """
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp
-        self.idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self.idle: list[Connection] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def send(self, recipient: str, subject: str, body: str) -> None:
@@ -111,35 +119,36 @@ class Mailer:
         message["To"] = recipient
         message["Subject"] = subject
         message.set_content(body)
-        client: aiosmtplib.SMTP | None = None
+        connection: Connection | None = None
         try:
-            client = await self.connection()
-            await client.send_message(message)
+            connection = await self.connection()
+            connection.sent += 1
+            await connection.client.send_message(message)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            if client is not None:
-                if isinstance(exc, REFUSALS):
-                    self.put_back(client)
-                else:
-                    client.close()
-            error = SmtpRejectedError if smtp_code(exc) >= 500 else SmtpUnavailableError
+            code = smtp_code(exc)
+            if connection is not None and code >= 500:
+                await self.put_back(connection)
+            elif connection is not None:
+                connection.client.close()
+            error = SmtpRejectedError if code >= 500 else SmtpUnavailableError
             raise error(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from None
         except BaseException:
-            if client is not None:
-                client.close()
+            if connection is not None:
+                connection.client.close()
             raise
-        self.put_back(client)
+        await self.put_back(connection)
 
-    async def connection(self) -> aiosmtplib.SMTP:
+    async def connection(self) -> Connection:
         """An idle connection that is still open and fresh, else a new one."""
         loop = asyncio.get_running_loop()
         if loop is not self.loop:
             self.idle, self.loop = [], loop
         now = time.monotonic()
         while self.idle:
-            client, since = self.idle.pop()
-            if client.is_connected and now - since < IDLE_S:
-                return client
-            client.close()
+            connection = self.idle.pop()
+            if connection.client.is_connected and now - connection.idle_since < IDLE_S:
+                return connection
+            connection.client.close()
         client = aiosmtplib.SMTP(
             hostname=self.smtp.host,
             port=self.smtp.port,
@@ -149,11 +158,20 @@ class Mailer:
             timeout=self.smtp.timeout,
         )
         await client.connect()
-        return client
+        return Connection(client)
 
-    def put_back(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected and len(self.idle) < MAX_IDLE:
-            self.idle.append((client, time.monotonic()))
+    async def put_back(self, connection: Connection) -> None:
+        """Keep the connection for the next email, or end it: QUIT once it has sent its share of messages."""
+        client = connection.client
+        if not client.is_connected:
+            return
+        if connection.sent >= self.smtp.messages_per_connection:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+            client.close()
+        elif len(self.idle) < MAX_IDLE:
+            connection.idle_since = time.monotonic()
+            self.idle.append(connection)
         else:
             client.close()
 
