@@ -1,10 +1,11 @@
-"""Event-loop CPU per transaction of the agents' async PostgreSQL driver, asyncpg, against psycopg's async mode.
+"""Event-loop CPU per transaction of the agents' PostgreSQL engine (asyncpg), against the same with SQLAlchemy's
+pre-ping and psycopg's async mode with it.
 
 An email handler's database work runs against a private PostgreSQL server (fsync off) in
 ``run_once``, as in the worker: a healthy email looks its user up and logs the email (one commit),
 a failing one finds no user and rolls back. Four handlers run at once, as a worker's email lanes
 do. Each turn measures this thread's CPU over N healthy emails alone and over N healthy emails
-with one failing among every 20; the drivers take turns, alternating which goes first.
+with one failing among every 20; the engines take turns, alternating which goes first.
 
     .venv/bin/python -m bench.db_drivers --emails 4000 --repeat 3
 """
@@ -38,11 +39,14 @@ FAILING_EVERY = 20
 
 
 def engines(url: str) -> dict[str, Callable[[], AsyncEngine]]:
-    """The service's engine (asyncpg), and the same pool with psycopg's async mode."""
-    psycopg_url = with_driver(url, asynchronous=True).set(drivername="postgresql+psycopg")
+    """The service's engine (asyncpg, pooled connections checked without a round trip), the same driver pinging
+    each connection it takes from the pool, and that pool with psycopg's async mode."""
+    asyncpg_url = with_driver(url, asynchronous=True)
+    psycopg_url = asyncpg_url.set(drivername="postgresql+psycopg")
     return {
         "asyncpg": lambda: async_engine(url, LANES + 1),
-        "psycopg": lambda: create_async_engine(psycopg_url, pool_pre_ping=True, pool_size=LANES + 1),
+        "asyncpg-ping": lambda: create_async_engine(asyncpg_url, pool_pre_ping=True, pool_size=LANES + 1),
+        "psycopg-ping": lambda: create_async_engine(psycopg_url, pool_pre_ping=True, pool_size=LANES + 1),
     }
 
 
@@ -99,7 +103,7 @@ async def measure(url: str, emails: int, repeat: int) -> dict[str, dict[str, lis
             healthy_ms = clean * 1000 / emails
             runs[name]["healthy_ms"].append(healthy_ms)
             runs[name]["failing_attempt_ms"].append((mixed * 1000 - healthy_ms * emails) / (len(events) - emails))
-            print(f"  {name:8} healthy {healthy_ms:.3f} ms, failing attempt {runs[name]['failing_attempt_ms'][-1]:.3f} ms",
+            print(f"  {name:12} healthy {healthy_ms:.3f} ms, failing attempt {runs[name]['failing_attempt_ms'][-1]:.3f} ms",
                   flush=True)
     return runs
 
@@ -118,7 +122,7 @@ def main() -> None:
     print(f"event-loop CPU per email's transaction, {LANES} at once (median of {args.repeat}):")
     medians = {name: {key: statistics.median(values) for key, values in run.items()} for name, run in runs.items()}
     for name, median in medians.items():
-        print(f"  {name:8} healthy {median['healthy_ms']:.3f} ms, failing attempt (among healthy ones) "
+        print(f"  {name:12} healthy {median['healthy_ms']:.3f} ms, failing attempt (among healthy ones) "
               f"{median['failing_attempt_ms']:.3f} ms")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "db_drivers.json"

@@ -172,3 +172,32 @@ def test_a_server_shutting_down_is_an_outage_to_wait_out_not_an_error_of_the_eve
         server.resume()
         assert asyncio.run(gate.answers()) is True
         asyncio.run(engine.dispose())
+
+
+def test_a_pooled_connection_the_server_closed_is_replaced_before_a_transaction_meets_it(
+    postgres_server: PostgresServer,
+) -> None:
+    """Connections are not pinged as they leave the pool; one whose server hung up is replaced there all the same."""
+    url = postgres_server.new_database()
+
+    async def backends_before_and_after_a_hang_up() -> tuple[int, int]:
+        engine = async_engine(url, connections=1)
+        try:
+            async with engine.connect() as connection:
+                before = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                pooled = (await connection.get_raw_connection()).driver_connection
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (before,))
+            for _ in range(250):
+                if pooled.is_closed():
+                    break
+                await asyncio.sleep(0.02)
+            assert pooled.is_closed(), "the driver never saw the server hang up"
+            async with engine.connect() as connection:
+                after = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            return before, after
+        finally:
+            await engine.dispose()
+
+    before, after = asyncio.run(backends_before_and_after_a_hang_up())
+    assert after != before
