@@ -13,11 +13,20 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from streams.db.sqlite_connection import connector
+
 #: Per backend, the synchronous driver (migrations, the CLI) and the agents' async one. On PostgreSQL the
 #: agents use asyncpg: psycopg's async mode costs the event loop a fifth more per transaction, and it drops
 #: every prepared statement of a connection at each ROLLBACK, which every failing attempt ends with
 #: (``bench.db_drivers``).
 DRIVERS = {"sqlite": ("pysqlite", "aiosqlite"), "postgresql": ("psycopg", "asyncpg")}
+
+
+def sqlite_file(url: URL) -> str | None:
+    """The file a SQLite URL names; None for an in-memory database or another backend."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return url.database
+    return None
 
 
 def with_driver(url: str, asynchronous: bool) -> URL:
@@ -26,8 +35,8 @@ def with_driver(url: str, asynchronous: bool) -> URL:
     backend = parsed.get_backend_name()
     if backend not in DRIVERS:
         raise ValueError(f"unsupported database {backend!r}; use sqlite:///path or postgresql://...")
-    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if database_file := sqlite_file(parsed):
+        Path(database_file).parent.mkdir(parents=True, exist_ok=True)
     sync_driver, async_driver = DRIVERS[backend]
     return parsed.set(drivername=f"{backend}+{async_driver if asynchronous else sync_driver}")
 
@@ -68,8 +77,13 @@ def replace_closed_connections(engine: Engine) -> None:
 
 def async_engine(url: str, connections: int = 5) -> AsyncEngine:
     """``connections`` kept open: one for each handler that may run at once (a failed email's log takes one more,
-    from the pool's overflow)."""
-    engine = create_async_engine(with_driver(url, asynchronous=True), pool_size=connections)
+    from the pool's overflow). A SQLite file's connections hand each statement to their thread once
+    (``streams.db.sqlite_connection``)."""
+    parsed = with_driver(url, asynchronous=True)
+    options: dict[str, object] = {"pool_size": connections}
+    if database_file := sqlite_file(parsed):
+        options["async_creator"] = connector(database_file)
+    engine = create_async_engine(parsed, **options)
     configure_sqlite(engine.sync_engine)
     replace_closed_connections(engine.sync_engine)
     return engine
