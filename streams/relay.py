@@ -60,23 +60,25 @@ class Hop:
 class HeldPartition:
     """The events read from one tier partition and not yet relayed."""
 
-    releases: list[tuple[float, int, ConsumerRecord]] = field(default_factory=list)
+    releases: list[tuple[float, int, ConsumerRecord, Mapping[str, str]]] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
     relayed: set[int] = field(default_factory=set)
     next_offset: int | None = None
     read_ahead_to: float = 0.0
     committed: int | None = None
 
-    def hold(self, release: float, held_until: float, record: ConsumerRecord) -> None:
-        heapq.heappush(self.releases, (release, record.offset, record))
+    def hold(self, release: float, held_until: float, record: ConsumerRecord, headers: Mapping[str, str]) -> None:
+        """Hold ``record`` (its headers as ``read_headers`` read them) until ``release``."""
+        heapq.heappush(self.releases, (release, record.offset, record, headers))
         heapq.heappush(self.offsets, record.offset)
         self.next_offset = record.offset + 1
         self.read_ahead_to = held_until
 
-    def pop_released(self, now: float) -> list[ConsumerRecord]:
+    def pop_released(self, now: float) -> list[tuple[ConsumerRecord, Mapping[str, str]]]:
         released = []
         while self.releases and self.releases[0][0] <= now:
-            released.append(heapq.heappop(self.releases)[2])
+            _, _, record, headers = heapq.heappop(self.releases)
+            released.append((record, headers))
         return released
 
     def commit_offset(self) -> int | None:
@@ -158,7 +160,8 @@ class Relay(ConsumerRebalanceListener):
                 held = self.held.setdefault(partition, HeldPartition())
                 for record in records:
                     held_until = record.timestamp / 1000 + self.tiers[record.topic]
-                    held.hold(release_time(held_until, read_headers(record.headers)), held_until, record)
+                    headers = read_headers(record.headers)
+                    held.hold(release_time(held_until, headers), held_until, record, headers)
             await self.relay_released(time.time())
             if time.monotonic() >= self.next_commit:
                 await self.commit_relayed()
@@ -170,8 +173,7 @@ class Relay(ConsumerRebalanceListener):
     async def relay_released(self, now: float) -> None:
         """Send every event whose release time has come; each counts as relayed once acknowledged."""
         for held in self.held.values():
-            for record in held.pop_released(now):
-                headers = read_headers(record.headers)
+            for record, headers in held.pop_released(now):
                 hop = next_hop(headers, now, self.tier_names, self.dead_letters)
                 sent = await self.producer.send(
                     hop.topic, record.value, key=record.key, partition=hop.partition,
