@@ -2,11 +2,13 @@
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from streams.db import migrate
 from streams.db.engine import async_engine, session_factory
@@ -23,13 +25,16 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-def run(scenario_on: object, url: str) -> object:
+T = TypeVar("T")
+
+
+def run(scenario_on: Callable[[AsyncEngine], Awaitable[T]], url: str) -> T:
     """``scenario_on(engine)`` on the agents' engine for ``url``, disposed after."""
 
-    async def scenario() -> object:
+    async def scenario() -> T:
         engine = async_engine(url)
         try:
-            return await scenario_on(engine)  # type: ignore[operator]
+            return await scenario_on(engine)
         finally:
             await engine.dispose()
 
@@ -91,11 +96,11 @@ def test_an_email_hands_the_connection_thread_one_call_per_statement_and_a_faili
     monkeypatch.setattr(OneHopConnection, "in_thread", counted)
     handed_off: dict[str, Counter[str]] = {}
 
-    async def send(session: object, event: EmailNotification) -> None:
-        user = await session.get(User, event.user_id)  # type: ignore[attr-defined]
+    async def send(session: AsyncSession, event: EmailNotification) -> None:
+        user = await session.get(User, event.user_id)
         if user is None:
             raise EntityNotFoundError(event.user_id)
-        session.add(EmailLog(event_id=str(event.id), recipient=user.email, template=event.template, status="sent"))  # type: ignore[attr-defined]
+        session.add(EmailLog(event_id=str(event.id), recipient=user.email, template=event.template, status="sent"))
 
     async def scenario(engine: AsyncEngine) -> int:
         sessions = session_factory(engine)
