@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.cpu_affinity import pin_threads
 from streams.devkafka import LocalBroker
 from streams.worker_process import WorkerProcess
 from tests.conftest import JARS_CACHE, free_port
@@ -47,22 +48,28 @@ class BenchDatabases:
 
 
 @contextmanager
-def bench_databases(postgresql: bool) -> Iterator[BenchDatabases]:
-    """The benches' ``--postgresql``: the server runs for the whole benchmark and is removed after it."""
+def bench_databases(postgresql: bool, cpus: frozenset[int] | None = None) -> Iterator[BenchDatabases]:
+    """The benches' ``--postgresql``: the server runs for the whole benchmark, on ``cpus`` when given, and is
+    removed after it."""
     if not postgresql:
         yield BenchDatabases(None)
         return
     with PostgresServer(free_port()) as server:
+        if cpus:
+            pin_process_tree(server.pid(), cpus)
         yield BenchDatabases(server)
 
 
 @contextmanager
-def scratch_broker() -> Iterator[tuple[Path, str]]:
-    """A scratch folder and a local broker of its own for one benchmark; both are gone at the end."""
+def scratch_broker(cpus: frozenset[int] | None = None) -> Iterator[tuple[Path, str]]:
+    """A scratch folder and a local broker of its own for one benchmark, on ``cpus`` when given; both are gone at
+    the end."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         broker = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(), jars_cache=JARS_CACHE)
         bootstrap = broker.start()
+        if cpus and (pid := broker.process.pid()) is not None:
+            pin_process_tree(pid, cpus)
         try:
             yield home, bootstrap
         finally:
@@ -75,3 +82,45 @@ def cpu_of_this_machine(text: str) -> int:
     if not text.isdigit() or int(text) not in allowed:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of this machine's CPUs: {sorted(allowed)}")
     return int(text)
+
+
+def other_cpus(worker_cpu: int | None) -> frozenset[int] | None:
+    """With the worker pinned to ``worker_cpu``, the CPUs left for the rest of a benchmark (broker, database, SMTP
+    server, feeders), so that none of them takes the worker's CPU or its caches; None when there is nothing to
+    keep apart."""
+    if worker_cpu is None:
+        return None
+    return frozenset(os.sched_getaffinity(0)) - {worker_cpu} or None
+
+
+def pin_process_tree(pid: int, cpus: frozenset[int]) -> None:
+    """Process ``pid`` and its descendants on ``cpus``, every thread; what they start later inherits it."""
+    pin_threads(pid, cpus)
+    for child in child_processes(pid):
+        pin_process_tree(child, cpus)
+
+
+def child_processes(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@contextmanager
+def this_process_on(cpus: frozenset[int] | None) -> Iterator[None]:
+    """This process's threads (a benchmark's SMTP server and feeders) on ``cpus`` meanwhile, when given."""
+    if not cpus:
+        yield
+        return
+    before = frozenset(os.sched_getaffinity(0))
+    pin_threads(os.getpid(), cpus)
+    try:
+        yield
+    finally:
+        pin_threads(os.getpid(), before)

@@ -38,6 +38,11 @@ def pin_process(cpus: frozenset[int]) -> None:
         raise ConfigurationError(
             f"worker.cpus={cpu_list(cpus)}: this worker may run on CPUs {cpu_list(allowed)} only"
         )
-    for task in Path("/proc/self/task").iterdir():
+    pin_threads(os.getpid(), cpus)
+
+
+def pin_threads(pid: int, cpus: frozenset[int]) -> None:
+    """Run every thread of process ``pid``, and every thread they start from now on, on ``cpus`` only."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
         with suppress(ProcessLookupError):
             os.sched_setaffinity(int(task.name), cpus)

@@ -57,6 +57,10 @@ class PostgresServer:
         self.halt()
         shutil.rmtree(self.data, ignore_errors=True)
 
+    def pid(self) -> int:
+        """The postmaster's pid; the server's other processes are its children."""
+        return int((self.data / "db" / "postmaster.pid").read_text().split()[0])
+
     def new_database(self) -> str:
         """A fresh, empty database, and its URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
