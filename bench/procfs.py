@@ -31,3 +31,15 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_ticks(cpus: frozenset[int]) -> tuple[int, int]:
+    """Busy and total clock ticks of ``cpus`` since boot (/proc/stat; idle and iowait are not busy)."""
+    busy = total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *counts = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            ticks = [int(count) for count in counts[:8]]
+            busy += sum(ticks) - ticks[3] - ticks[4]
+            total += sum(ticks)
+    return busy, total

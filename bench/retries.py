@@ -51,7 +51,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from confluent_kafka import Consumer
 
-from bench.procfs import cpu_seconds
+from bench.procfs import cpu_seconds, cpu_ticks
 from bench.workers import (
     BenchDatabases, bench_databases, bench_worker, cpu_of_this_machine, other_cpus, scratch_broker, this_process_on,
 )
@@ -234,13 +234,16 @@ def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification,
 class Phase:
     """One stretch of a worker's run, from its first delivery to its last: healthy emails/s; the retried attempts
     that ran meanwhile; the worker's CPU seconds from the moment its events began to be published to the last
-    delivery (in all, and its event loop's thread); and the pauses between deliveries (``pauses``)."""
+    delivery (in all, and its event loop's thread) and the seconds between those two moments; the pauses between deliveries (``pauses``); and how busy the
+    other CPUs were meanwhile (broker, database, SMTP server, feeders), when the worker has one to itself."""
 
     rate: float
     retried: list[RetriedAttempt]
     cpu_s: float
     loop_cpu_s: float
+    elapsed_s: float
     pauses: dict[str, float]
+    others_busy: float | None
 
 
 class MailBench:
@@ -294,6 +297,8 @@ class MailBench:
         inbox, pid = self.smtp.inbox, self.worker.process.pid
         before = len(inbox.messages)
         cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
+        others_before = cpu_ticks(self.apart) if self.apart else None
+        started = time.monotonic()
         stop = threading.Event()
         feeder = threading.Thread(
             target=feed, args=(self.settings, newsletters(users, failing), lambda: len(inbox.messages) - before, stop),
@@ -304,6 +309,8 @@ class MailBench:
             while len(inbox.messages) - before < len(users) and time.monotonic() < deadline:
                 time.sleep(0.2)
             cpu, loop_cpu = cpu_seconds(pid) - cpu_before, cpu_seconds(pid, pid) - loop_before
+            elapsed = time.monotonic() - started
+            others = busy_share(others_before, cpu_ticks(self.apart)) if self.apart and others_before else None
         finally:
             stop.set()
             feeder.join(60)
@@ -313,7 +320,7 @@ class MailBench:
         self.dead_letters += failing
         self.wait_for_dead_letters()
         retried = [attempt for attempt in retried_attempts(self.worker.log_file) if times[0] <= attempt.at <= times[-1]]
-        return Phase((len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, pauses(times))
+        return Phase((len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, elapsed, pauses(times), others)
 
     def wait_for_dead_letters(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -325,6 +332,11 @@ class MailBench:
     def stored_dead_letters(self) -> int:
         with self.database.connect() as connection:
             return connection.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one()
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the ticks between two ``cpu_ticks`` readings that were busy."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
 
 
 #: A delivery this long after the one before it counts as a pause: at 80 emails/s, 40 missed in a row.
@@ -390,6 +402,10 @@ def ratio_with_failing(
         ],
         "worker_cpu_s": {"no_failures": [phase.cpu_s for phase in clean],
                          "with_failures": [phase.cpu_s for phase in with_failures]},
+        "worker_busy": {"no_failures": [phase.cpu_s / phase.elapsed_s for phase in clean],
+                        "with_failures": [phase.cpu_s / phase.elapsed_s for phase in with_failures]},
+        "other_cpus_busy": {"no_failures": [phase.others_busy for phase in clean],
+                            "with_failures": [phase.others_busy for phase in with_failures]},
         "pauses": {"no_failures": [phase.pauses for phase in clean],
                    "with_failures": [phase.pauses for phase in with_failures]},
         "retried_attempts_in_phase": [len(runs) for runs in late],
@@ -445,6 +461,10 @@ def main() -> None:
         print(f"  worker's event-loop CPU: {statistics.median(healthy_ms):.2f} ms per healthy email "
               f"(phases {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
               f"per failing event (turns {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
+        for name, busy in share["worker_busy"].items():
+            others = share["other_cpus_busy"][name]
+            print(f"  the worker busy, {name.replace('_', ' ')}: {', '.join(f'{part:.0%}' for part in busy)}"
+                  + ("" if None in others else f"; the other CPUs: {', '.join(f'{part:.0%}' for part in others)}"))
         for name, runs in share["pauses"].items():
             print(f"  pauses of {PAUSE_S} s or more between deliveries, {name.replace('_', ' ')}: "
                   + "; ".join(f"{run['pauses']} ({run['paused_s']:.1f} s, longest {run['longest_s']:.1f} s)" for run in runs))

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procfs import process_tree
 from streams.cpu_affinity import pin_threads
 from streams.devkafka import LocalBroker
 from streams.worker_process import WorkerProcess
@@ -94,22 +95,9 @@ def other_cpus(worker_cpu: int | None) -> frozenset[int] | None:
 
 
 def pin_process_tree(pid: int, cpus: frozenset[int]) -> None:
-    """Process ``pid`` and its descendants on ``cpus``, every thread; what they start later inherits it."""
-    pin_threads(pid, cpus)
-    for child in child_processes(pid):
-        pin_process_tree(child, cpus)
-
-
-def child_processes(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid:
-            children.append(int(stat.parent.name))
-    return children
+    """Process ``pid`` and every process below it on ``cpus``, every thread; what they start later inherits it."""
+    for process in process_tree(pid):
+        pin_threads(process, cpus)
 
 
 @contextmanager
