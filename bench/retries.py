@@ -57,7 +57,7 @@ from bench.workers import (
 )
 from streams import metrics
 from streams.admin import ensure_topics
-from streams.cli_types import positive_int
+from streams.cli_types import non_negative_int, positive_int
 from streams.db.engine import sync_engine
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
@@ -398,7 +398,7 @@ def ratio_with_failing(
         / statistics.median(phase.rate for phase in clean),
         "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / emails for phase in clean],
         "extra_loop_ms_per_failing_event": [
-            (bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures)
+            (bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures) if failing
         ],
         "worker_cpu_s": {"no_failures": [phase.cpu_s for phase in clean],
                          "with_failures": [phase.cpu_s for phase in with_failures]},
@@ -414,7 +414,7 @@ def ratio_with_failing(
             "p50_ms": statistics.median(percentile(runs, 0.5) for runs in late),
             "p99_ms": statistics.median(percentile(runs, 0.99) for runs in late),
             "max_ms": statistics.median(max(runs) for runs in late),
-        },
+        } if all(late) else {},
     }
 
 
@@ -423,7 +423,9 @@ def main() -> None:
     parser.add_argument("--delayed", type=positive_int, default=10_000)
     parser.add_argument("--emails", type=counts, default=[3_000, 20_000],
                         help="healthy emails per throughput run; several counts, comma-separated")
-    parser.add_argument("--failing", type=positive_int, default=1_000)
+    parser.add_argument("--failing", type=non_negative_int, default=1_000,
+                        help="failing events per phase; 0 makes both kinds of phase clean, so the spread of the "
+                             "turns' ratios is this machine's noise")
     parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument("--worker-cpu", type=cpu_of_this_machine,
                         help="pin the workers to this CPU (worker.cpus), and the broker, the database, the SMTP server "
@@ -459,8 +461,9 @@ def main() -> None:
               f"min {min(turns):.1%}); median rates' ratio {share['ratio_of_medians']:.1%}")
         healthy_ms, failing_ms = share["loop_ms_per_healthy_email"], share["extra_loop_ms_per_failing_event"]
         print(f"  worker's event-loop CPU: {statistics.median(healthy_ms):.2f} ms per healthy email "
-              f"(phases {', '.join(f'{ms:.2f}' for ms in healthy_ms)}); {statistics.median(failing_ms):.2f} ms more "
-              f"per failing event (turns {', '.join(f'{ms:.2f}' for ms in failing_ms)})")
+              f"(phases {', '.join(f'{ms:.2f}' for ms in healthy_ms)})"
+              + (f"; {statistics.median(failing_ms):.2f} ms more per failing event "
+                 f"(turns {', '.join(f'{ms:.2f}' for ms in failing_ms)})" if failing_ms else ""))
         for name, busy in share["worker_busy"].items():
             others = share["other_cpus_busy"][name]
             print(f"  the worker busy, {name.replace('_', ' ')}: {', '.join(f'{part:.0%}' for part in busy)}"

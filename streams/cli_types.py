@@ -7,12 +7,20 @@ import math
 
 
 def positive_int(text: str) -> int:
+    return whole_number(text, least=1)
+
+
+def non_negative_int(text: str) -> int:
+    return whole_number(text, least=0)
+
+
+def whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
 
 
