@@ -234,8 +234,9 @@ def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification,
 class Phase:
     """One stretch of a worker's run, from its first delivery to its last: healthy emails/s; the retried attempts
     that ran meanwhile; the worker's CPU seconds from the moment its events began to be published to the last
-    delivery (in all, and its event loop's thread) and the seconds between those two moments; the pauses between deliveries (``pauses``); and how busy the
-    other CPUs were meanwhile (broker, database, SMTP server, feeders), when the worker has one to itself."""
+    delivery (in all, and its event loop's thread) and the seconds between those two moments; the pauses between
+    deliveries (``pauses``); and how busy the other CPUs were meanwhile (broker, database, SMTP server,
+    feeders), when the worker has one to itself."""
 
     rate: float
     retried: list[RetriedAttempt]
@@ -297,7 +298,8 @@ class MailBench:
         inbox, pid = self.smtp.inbox, self.worker.process.pid
         before = len(inbox.messages)
         cpu_before, loop_before = cpu_seconds(pid), cpu_seconds(pid, pid)
-        others_before = cpu_ticks(self.apart) if self.apart else None
+        apart = self.apart
+        others_before = cpu_ticks(apart) if apart else None
         started = time.monotonic()
         stop = threading.Event()
         feeder = threading.Thread(
@@ -310,7 +312,7 @@ class MailBench:
                 time.sleep(0.2)
             cpu, loop_cpu = cpu_seconds(pid) - cpu_before, cpu_seconds(pid, pid) - loop_before
             elapsed = time.monotonic() - started
-            others = busy_share(others_before, cpu_ticks(self.apart)) if self.apart and others_before else None
+            others = busy_share(others_before, cpu_ticks(apart)) if apart and others_before else None
         finally:
             stop.set()
             feeder.join(60)
@@ -479,7 +481,8 @@ def main() -> None:
     out = RESULTS / "retries.json"
     out.write_text(json.dumps({
         "delayed_events": args.delayed, "worker_cpu": args.worker_cpu,
-        "other_cpus": None if apart is None else sorted(apart), "database": database, "relay": lateness_summary, "relay_runs": late, "healthy": shares,
+        "other_cpus": None if apart is None else sorted(apart), "database": database,
+        "relay": lateness_summary, "relay_runs": late, "healthy": shares,
     }, indent=2))
     print(f"written: {out}")
 
