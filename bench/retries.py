@@ -7,10 +7,14 @@
    server in phases of N emails: with nothing failing, or with 1,000 events for users that do
    not exist interleaved on the same partition (each tried 3 times over 3 s, then
    dead-lettered). The phases take turns in one worker (clean then failing, then failing then
-   clean, and so on), after a warm-up, so machine noise and drift hit both alike and what makes
-   one fresh worker process faster than the next does not weigh on the ratio. A phase's rate
-   is its healthy emails over the time from its first delivery to its last; one with failing
-   events ends, before the next begins, when all of them are dead letters. The events are published as the
+   clean, and so on), after a warm-up, so what makes one fresh worker process faster than the
+   next does not weigh on the ratio. Within a turn each kind's phase is cut into ``--slices``
+   slices of about half a minute that alternate, so drift in the machine's speed over minutes
+   hits both kinds alike. A slice's rate is its healthy emails over the time from its first
+   delivery to its last; a kind's rate is its slices' together. In a slice with failing events
+   they come among all but the last few seconds' healthy emails, so that their retries and dead
+   letters run before its last delivery, and it ends, before the next begins, when all of them
+   are dead letters. The events are published as the
    worker goes, at most WINDOW healthy ones ahead of it: a retried event goes back to the end of
    its partition, so behind a backlog published up front it would wait for all of it, and the
    healthy emails would be done before most failing events were tried a second time. Each
@@ -27,8 +31,8 @@
 3. Retry lateness in a worker: how late each failing event's next attempt ran after its due
    time, from the worker's log (commit of the retry's transaction, the relay, the fetch).
 
-    .venv/bin/python -m bench.retries --delayed 10000 --emails 3000,20000 --failing 1000 --repeat 3 [--worker-cpu 1]
-        [--postgresql]
+    .venv/bin/python -m bench.retries --delayed 10000 --emails 20000 --failing 1000 --repeat 5 [--slices 4]
+        [--worker-cpu 1] [--postgresql]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import re
 import statistics
@@ -62,7 +67,7 @@ from streams.db.engine import sync_engine
 from streams.events import EmailNotification, PostViewed
 from streams.producer import EventProducer
 from streams.relay import Relay
-from streams.retry import DUE_AT, read_headers
+from streams.retry import DUE_AT, RetryPolicy, read_headers
 from streams.settings import Settings
 from streams.topics import retry_topic_configs, tier_topic_names
 from tests.conftest import Namespace, free_port
@@ -216,10 +221,12 @@ def feed(settings: Settings, events: list[tuple[EmailNotification, bool]], deliv
             healthy += is_healthy
 
 
-def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification, bool]]:
+def newsletters(users: list[str], failing: int, tail: int = 0) -> list[tuple[EmailNotification, bool]]:
     """A newsletter email to each of ``users``, with ``failing`` emails for users that do not exist spread evenly
-    among them (each after a healthy one); each with whether it is healthy."""
-    every = len(users) // failing if failing else len(users) + 1
+    among all but the last ``tail`` of them (each after a healthy one), so that every attempt of every failing event
+    runs before the last healthy email; each with whether it is healthy."""
+    spread = max(failing, len(users) - tail)
+    every = spread // failing if failing else len(users) + 1
     events = []
     for n, user in enumerate(users):
         events.append((EmailNotification.new(user_id=user, template="newsletter", data={"title": "News", "body": "Hi"}), True))
@@ -232,19 +239,41 @@ def newsletters(users: list[str], failing: int) -> list[tuple[EmailNotification,
 
 @dataclass(frozen=True)
 class Phase:
-    """One stretch of a worker's run, from its first delivery to its last: healthy emails/s; the retried attempts
-    that ran meanwhile; the worker's CPU seconds from the moment its events began to be published to the last
-    delivery (in all, and its event loop's thread) and the seconds between those two moments; the pauses between
-    deliveries (``pauses``); and how busy the other CPUs were meanwhile (broker, database, SMTP server,
-    feeders), when the worker has one to itself."""
+    """One stretch of a worker's run, from its first delivery to its last: the intervals between its healthy
+    deliveries and the seconds they span; the retried attempts that ran meanwhile; the worker's CPU seconds from
+    the moment its events began to be published to the last delivery (in all, and its event loop's thread) and
+    the seconds between those two moments; the pauses between deliveries (``pauses``); and how busy the other
+    CPUs were meanwhile (broker, database, SMTP server, feeders), when the worker has one to itself."""
 
-    rate: float
+    intervals: int
+    span_s: float
     retried: list[RetriedAttempt]
     cpu_s: float
     loop_cpu_s: float
     elapsed_s: float
     pauses: dict[str, float]
     others_busy: float | None
+
+    @property
+    def rate(self) -> float:
+        """Healthy emails per second."""
+        return self.intervals / self.span_s
+
+    @classmethod
+    def joined(cls, slices: list[Phase]) -> Phase:
+        """Slices of one kind taken as one phase: their deliveries over their summed spans, the time between slices
+        left out."""
+        busy = [(part.others_busy, part.elapsed_s) for part in slices if part.others_busy is not None]
+        gaps = [part.pauses for part in slices]
+        return cls(
+            sum(part.intervals for part in slices), sum(part.span_s for part in slices),
+            [attempt for part in slices for attempt in part.retried],
+            sum(part.cpu_s for part in slices), sum(part.loop_cpu_s for part in slices),
+            sum(part.elapsed_s for part in slices),
+            {"longest_s": max(gap["longest_s"] for gap in gaps), "paused_s": sum(gap["paused_s"] for gap in gaps),
+             "pauses": sum(gap["pauses"] for gap in gaps)},
+            sum(share * seconds for share, seconds in busy) / sum(seconds for _, seconds in busy) if busy else None,
+        )
 
 
 class MailBench:
@@ -292,8 +321,8 @@ class MailBench:
     def __exit__(self, *exc: object) -> None:
         self.started.close()
 
-    def phase(self, failing: int, emails: int | None = None) -> Phase:
-        """Send ``emails`` (every user's by default) with ``failing`` bad events among them."""
+    def phase(self, failing: int, emails: int | None = None, tail: int = 0) -> Phase:
+        """Send ``emails`` (every user's by default) with ``failing`` bad events among all but the last ``tail``."""
         users = self.users[:emails]
         inbox, pid = self.smtp.inbox, self.worker.process.pid
         before = len(inbox.messages)
@@ -303,7 +332,7 @@ class MailBench:
         started = time.monotonic()
         stop = threading.Event()
         feeder = threading.Thread(
-            target=feed, args=(self.settings, newsletters(users, failing), lambda: len(inbox.messages) - before, stop),
+            target=feed, args=(self.settings, newsletters(users, failing, tail), lambda: len(inbox.messages) - before, stop),
         )
         feeder.start()
         try:
@@ -322,7 +351,7 @@ class MailBench:
         self.dead_letters += failing
         self.wait_for_dead_letters()
         retried = [attempt for attempt in retried_attempts(self.worker.log_file) if times[0] <= attempt.at <= times[-1]]
-        return Phase((len(times) - 1) / (times[-1] - times[0]), retried, cpu, loop_cpu, elapsed, pauses(times), others)
+        return Phase(len(times) - 1, times[-1] - times[0], retried, cpu, loop_cpu, elapsed, pauses(times), others)
 
     def wait_for_dead_letters(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -371,34 +400,61 @@ def counts(text: str) -> list[int]:
 WARM_UP = 1_000
 
 
+#: Seconds past a failing event's backoffs by which all its attempts have run: the retried attempts' lateness in
+#: this benchmark, p99 up to 1.7 s each.
+LATE_S = 3.0
+
+
+def tail_emails(settings: Settings, rate: float) -> int:
+    """Healthy emails that end a phase with failing events and have none among them: as many as the worker sends,
+    at ``rate``, while the last failing event runs its attempts, so that none falls outside the phase's time."""
+    policy = RetryPolicy.from_settings(settings.retry)
+    backoffs = sum(policy.backoff(attempt) for attempt in range(1, policy.missing_entity_attempts))
+    return math.ceil((backoffs + LATE_S) * rate)
+
+
 def ratio_with_failing(
-    bootstrap: str, home: Path, emails: int, failing: int, turns: int, env: Mapping[str, str], databases: BenchDatabases,
-    apart: frozenset[int] | None,
+    bootstrap: str, home: Path, emails: int, failing: int, turns: int, slices: int, env: Mapping[str, str],
+    databases: BenchDatabases, apart: frozenset[int] | None,
 ) -> dict[str, object]:
-    """Healthy emails/s with and without ``failing`` events among ``emails``, in phases of one worker taking turns
-    (clean then failing in the first turn, failing then clean in the next, and so on, so a worker slowing down over
-    its run weighs on both alike); and what each costs the worker's event loop: ms of its thread's CPU per healthy
-    email, and the extra ms per failing event (its attempts in the phase, routing, relaying and storing its dead
-    letter) against the clean phase of its turn."""
+    """Healthy emails/s with and without ``failing`` events among ``emails``, in phases of one worker taking turns;
+    and what each costs the worker's event loop: ms of its thread's CPU per healthy email, and the extra ms per
+    failing event (its attempts in the phase, routing, relaying and storing its dead letter) against the clean
+    phase of its turn.
+
+    In a turn each kind's phase is cut into ``slices`` that alternate (clean first in even turns, failing first in
+    odd ones), so drift in this machine's speed over minutes weighs on both kinds alike; each slice has its share
+    of the healthy emails and of the failing events, and a kind's rate is its slices' deliveries over their spans.
+    """
     clean: list[Phase] = []
     with_failures: list[Phase] = []
+    per_slice = emails // slices
     with MailBench(bootstrap, home, emails, databases, env, apart) as bench:
-        bench.phase(0, min(emails, WARM_UP))
+        warm = bench.phase(0, min(emails, WARM_UP))
+        tail = min(tail_emails(bench.settings, warm.rate), per_slice - failing // slices)
         for turn in range(turns):
-            pair = [(clean, 0), (with_failures, failing)]
-            for phases, bad in pair if turn % 2 == 0 else reversed(pair):
-                phases.append(bench.phase(bad))
-                print(f"  {emails:,} emails, {bad:,} failing: {phases[-1].rate:6.1f}/s", flush=True)
+            clean_slices: list[Phase] = []
+            failing_slices: list[Phase] = []
+            for position in range(2 * slices):
+                if (position + turn) % 2:
+                    failing_slices.append(bench.phase(failing // slices, per_slice, tail))
+                else:
+                    clean_slices.append(bench.phase(0, per_slice))
+            clean.append(Phase.joined(clean_slices))
+            with_failures.append(Phase.joined(failing_slices))
+            print(f"  {per_slice * slices:,} emails in {slices} slices each: {clean[-1].rate:6.1f}/s clean, "
+                  f"{with_failures[-1].rate:6.1f}/s with {failing:,} failing", flush=True)
     late = [[attempt.late_ms for attempt in phase.retried] for phase in with_failures]
     turn_ratios = [bad.rate / good.rate for good, bad in zip(clean, with_failures)]
     return {
-        "emails": emails, "failing": failing, "failing_share": failing / (emails + failing),
+        "emails": per_slice * slices, "failing": failing, "failing_share": failing / (per_slice * slices + failing),
+        "slices": slices, "tail_emails": tail,
         "no_failures": [phase.rate for phase in clean], "with_failures": [phase.rate for phase in with_failures],
         "ratio": statistics.median(turn_ratios),
         "turn_ratios": turn_ratios,
         "ratio_of_medians": statistics.median(phase.rate for phase in with_failures)
         / statistics.median(phase.rate for phase in clean),
-        "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / emails for phase in clean],
+        "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / (per_slice * slices) for phase in clean],
         "extra_loop_ms_per_failing_event": [
             (bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures) if failing
         ],
@@ -429,6 +485,9 @@ def main() -> None:
                         help="failing events per phase; 0 makes both kinds of phase clean, so the spread of the "
                              "turns' ratios is this machine's noise")
     parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument("--slices", type=positive_int, default=4,
+                        help="each kind's phase in a turn is cut into this many slices, the kinds alternating slice by "
+                             "slice; --emails and --failing must divide by it")
     parser.add_argument("--worker-cpu", type=cpu_of_this_machine,
                         help="pin the workers to this CPU (worker.cpus), and the broker, the database, the SMTP server "
                              "and the feeders to the others")
@@ -439,10 +498,12 @@ def main() -> None:
     apart = other_cpus(args.worker_cpu)
     if args.failing > min(args.emails):
         parser.error(f"--failing {args.failing} is more than --emails {min(args.emails)}: each failing event follows a healthy one")
+    if any(count % args.slices for count in [*args.emails, args.failing]):
+        parser.error(f"--emails and --failing must divide by --slices {args.slices}")
 
     with bench_databases(args.postgresql, apart) as databases, scratch_broker(apart) as (home, bootstrap):
         late = [lateness(bootstrap, args.delayed) for _ in range(args.repeat)]
-        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, env, databases, apart)
+        shares = [ratio_with_failing(bootstrap, home, emails, args.failing, args.repeat, args.slices, env, databases, apart)
                   for emails in args.emails]
 
     database = databases.label
@@ -454,7 +515,7 @@ def main() -> None:
     for share in shares:
         clean, with_failures = share["no_failures"], share["with_failures"]
         print(f"healthy emails/s on one partition, {database}, {share['emails']:,} emails and {args.failing:,} failing events "
-              f"({share['failing_share']:.1%} of all), {args.repeat} phases each in one worker:")
+              f"({share['failing_share']:.1%} of all), {args.repeat} turns of {args.slices} slices each in one worker:")
         print(f"  no failures          median {statistics.median(clean):7.1f}  phases {', '.join(f'{r:.1f}' for r in clean)}")
         print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
               f"phases {', '.join(f'{r:.1f}' for r in with_failures)}")
