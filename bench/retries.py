@@ -428,6 +428,7 @@ def ratio_with_failing(
     """
     clean: list[Phase] = []
     with_failures: list[Phase] = []
+    slice_rates: list[dict[str, list[float]]] = []
     per_slice = emails // slices
     with MailBench(bootstrap, home, emails, databases, env, apart) as bench:
         warm = bench.phase(0, min(emails, WARM_UP))
@@ -442,6 +443,8 @@ def ratio_with_failing(
                     clean_slices.append(bench.phase(0, per_slice))
             clean.append(Phase.joined(clean_slices))
             with_failures.append(Phase.joined(failing_slices))
+            slice_rates.append({"no_failures": [part.rate for part in clean_slices],
+                                "with_failures": [part.rate for part in failing_slices]})
             print(f"  {per_slice * slices:,} emails in {slices} slices each: {clean[-1].rate:6.1f}/s clean, "
                   f"{with_failures[-1].rate:6.1f}/s with {failing:,} failing", flush=True)
     late = [[attempt.late_ms for attempt in phase.retried] for phase in with_failures]
@@ -452,6 +455,7 @@ def ratio_with_failing(
         "no_failures": [phase.rate for phase in clean], "with_failures": [phase.rate for phase in with_failures],
         "ratio": statistics.median(turn_ratios),
         "turn_ratios": turn_ratios,
+        "slice_rates": slice_rates,
         "ratio_of_medians": statistics.median(phase.rate for phase in with_failures)
         / statistics.median(phase.rate for phase in clean),
         "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / (per_slice * slices) for phase in clean],
@@ -517,7 +521,8 @@ def main() -> None:
         print(f"healthy emails/s on one partition, {database}, {share['emails']:,} emails and {args.failing:,} failing events "
               f"({share['failing_share']:.1%} of all), {args.repeat} turns of {args.slices} slices each in one worker:")
         print(f"  no failures          median {statistics.median(clean):7.1f}  phases {', '.join(f'{r:.1f}' for r in clean)}")
-        print(f"  with failing events  median {statistics.median(with_failures):7.1f}  "
+        second = "with failing events" if args.failing else "clean, again"
+        print(f"  {second:19}  median {statistics.median(with_failures):7.1f}  "
               f"phases {', '.join(f'{r:.1f}' for r in with_failures)}")
         turns = share["turn_ratios"]
         print(f"  ratio, median of turns {share['ratio']:.1%} (turns {', '.join(f'{r:.1%}' for r in turns)}; "
