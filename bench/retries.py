@@ -401,7 +401,7 @@ WARM_UP = 1_000
 
 
 #: Seconds past a failing event's backoffs by which all its attempts have run: the retried attempts' lateness in
-#: this benchmark, p99 up to 1.7 s each.
+#: this benchmark on SQLite, p99 up to 1.7 s each (on PostgreSQL they can queue for longer; see the README).
 LATE_S = 3.0
 
 
@@ -424,33 +424,34 @@ def ratio_with_failing(
 
     In a turn each kind's phase is cut into ``slices`` that alternate (clean first in even turns, failing first in
     odd ones), so drift in this machine's speed over minutes weighs on both kinds alike; each slice has its share
-    of the healthy emails and of the failing events, and a kind's rate is its slices' deliveries over their spans.
+    of the healthy emails and of the failing events (``emails`` and ``failing`` divide by ``slices``), and a kind's
+    rate is its slices' deliveries over their spans.
     """
     clean: list[Phase] = []
     with_failures: list[Phase] = []
     slice_rates: list[dict[str, list[float]]] = []
-    per_slice = emails // slices
+    per_slice, failing_per_slice = emails // slices, failing // slices
     with MailBench(bootstrap, home, emails, databases, env, apart) as bench:
         warm = bench.phase(0, min(emails, WARM_UP))
-        tail = min(tail_emails(bench.settings, warm.rate), per_slice - failing // slices)
+        tail = min(tail_emails(bench.settings, warm.rate), per_slice - failing_per_slice)
         for turn in range(turns):
             clean_slices: list[Phase] = []
             failing_slices: list[Phase] = []
             for position in range(2 * slices):
                 if (position + turn) % 2:
-                    failing_slices.append(bench.phase(failing // slices, per_slice, tail))
+                    failing_slices.append(bench.phase(failing_per_slice, per_slice, tail))
                 else:
                     clean_slices.append(bench.phase(0, per_slice))
             clean.append(Phase.joined(clean_slices))
             with_failures.append(Phase.joined(failing_slices))
             slice_rates.append({"no_failures": [part.rate for part in clean_slices],
                                 "with_failures": [part.rate for part in failing_slices]})
-            print(f"  {per_slice * slices:,} emails in {slices} slices each: {clean[-1].rate:6.1f}/s clean, "
+            print(f"  {emails:,} emails in {slices} slices each: {clean[-1].rate:6.1f}/s clean, "
                   f"{with_failures[-1].rate:6.1f}/s with {failing:,} failing", flush=True)
     late = [[attempt.late_ms for attempt in phase.retried] for phase in with_failures]
     turn_ratios = [bad.rate / good.rate for good, bad in zip(clean, with_failures)]
     return {
-        "emails": per_slice * slices, "failing": failing, "failing_share": failing / (per_slice * slices + failing),
+        "emails": emails, "failing": failing, "failing_share": failing / (emails + failing),
         "slices": slices, "tail_emails": tail,
         "no_failures": [phase.rate for phase in clean], "with_failures": [phase.rate for phase in with_failures],
         "ratio": statistics.median(turn_ratios),
@@ -458,7 +459,7 @@ def ratio_with_failing(
         "slice_rates": slice_rates,
         "ratio_of_medians": statistics.median(phase.rate for phase in with_failures)
         / statistics.median(phase.rate for phase in clean),
-        "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / (per_slice * slices) for phase in clean],
+        "loop_ms_per_healthy_email": [phase.loop_cpu_s * 1000 / emails for phase in clean],
         "extra_loop_ms_per_failing_event": [
             (bad.loop_cpu_s - good.loop_cpu_s) * 1000 / failing for good, bad in zip(clean, with_failures) if failing
         ],
