@@ -14,7 +14,10 @@ earns it no credit to spend later (stride scheduling).
 Retried attempts of a family take their turns as a family of their own, weighted at
 ``retried_share`` of it: while fresh events of the family wait, a burst of failing events that
 come back for another attempt gets that share of the family's time and the fresh events the
-rest, and with nothing else waiting the retried attempts run at once.
+rest, and with nothing else waiting the retried attempts run at once. They wait for the others,
+but no family waits for them: a family behind the others in virtual time is charged for a turn only
+when it ends, so a retried attempt holding its turn while it waits on its database would keep every
+fresh event from starting meanwhile, and leave the worker idle.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class PriorityGate:
         self.weights: dict[str, float] = {
             **weights, **{retried(family): weight * retried_share for family, weight in weights.items()},
         }
+        self.retried = {retried(family) for family in weights}
         self.virtual_time = dict.fromkeys(self.weights, 0.0)
         self.holding = dict.fromkeys(self.weights, 0)
         self.last_turn = dict.fromkeys(self.weights, float("-inf"))
@@ -74,12 +78,13 @@ class PriorityGate:
         return self.holding[family] > 0 or now - self.last_turn[family] < GRACE_S
 
     def going_first(self, family: str) -> list[str]:
-        """The busy families behind ``family`` in virtual time, which go first; each is moved up to trail it
-        by at most ``MAX_LAG_S``."""
+        """The busy families behind ``family`` in virtual time, which go first, retried attempts aside; each is
+        moved up to trail it by at most ``MAX_LAG_S``."""
         now, own = self.now(), self.virtual_time[family]
         behind = [
             other for other in self.weights
-            if other != family and self.virtual_time[other] < own and self.busy(other, now)
+            if other != family and other not in self.retried and self.virtual_time[other] < own
+            and self.busy(other, now)
         ]
         for other in behind:
             self.virtual_time[other] = max(self.virtual_time[other], own - MAX_LAG_S)

@@ -155,3 +155,24 @@ def test_a_turn_held_long_sets_its_family_back_by_at_most_a_second() -> None:
     order = asyncio.run(run())
     last_retried = max(n for n, family in enumerate(order) if family == "email retried")
     assert order[last_retried:].count("email") > 5_000, "the retried attempts ran among the fresh events"
+
+
+def test_fresh_events_go_on_while_a_retried_attempt_waits_on_its_database() -> None:
+    """A retried attempt holding its turn while it waits does not idle the worker: no family waits for retried ones."""
+    async def run() -> tuple[int, int]:
+        clock, order = Clock(), []
+        gate = PriorityGate({"email": 1}, retried_share=0.05, now=clock)
+        fresh = [asyncio.create_task(handle(gate, clock, "email", 1_000_000, order)) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        async with gate.turn("email", retry=True):
+            order.append("email retried")
+            started = len(order)
+            await asyncio.sleep(0.1)
+            meanwhile = len(order) - started
+        for task in fresh:
+            task.cancel()
+        await asyncio.gather(*fresh, return_exceptions=True)
+        return started, meanwhile
+
+    before, meanwhile = asyncio.run(run())
+    assert meanwhile > before / 2, (before, meanwhile)
