@@ -44,7 +44,7 @@ async def store_with_backoff(sessions: async_sessionmaker[AsyncSession], rows: l
 
 @app.agent(retry_topics.dead_letters)
 async def store_dead_letters(stream: faust.StreamT) -> None:
-    async for events in stream.take_events(BATCH, within=BATCH_WITHIN):
+    async for events in stream.take_events(BATCH, within=BATCH_WITHIN):  # type: ignore[attr-defined]
         rows = [
             dead_letter_from(
                 event.message.topic, event.message.partition, event.message.offset, event.message.key,

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams import metrics
 from streams.app import app, database, sessions, settings
+from streams.db.engine import conflict_insert
 from streams.db.models import DataExport, EmailLog, EmailStatistics, Notification
 from streams.db.outage import OutageGate
 
@@ -53,20 +53,20 @@ async def clean_up_data(session: AsyncSession, now: datetime) -> DataCleanup:
             files += 1
     if old_exports:
         await session.execute(delete(DataExport).where(DataExport.id.in_([export.id for export in old_exports])))
-    notifications = await session.execute(
+    notifications = cast(CursorResult[Any], await session.execute(
         delete(Notification).where(Notification.created_at < now - NOTIFICATION_RETENTION)
-    )
+    ))
     return DataCleanup(len(old_exports), files, notifications.rowcount)
 
 
 async def clean_up_email_log(session: AsyncSession, now: datetime) -> int:
     """Delete email-log entries after 30 days, failed ones after 7; the number deleted."""
-    result = await session.execute(
+    result = cast(CursorResult[Any], await session.execute(
         delete(EmailLog).where(
             (EmailLog.created_at < now - EMAIL_LOG_RETENTION)
             | ((EmailLog.status == "failed") & (EmailLog.created_at < now - FAILED_EMAIL_RETENTION))
         )
-    )
+    ))
     return result.rowcount
 
 
@@ -88,8 +88,7 @@ async def compute_email_statistics(session: AsyncSession, day: date, now: dateti
     )
     sent, failed = counts.get("sent", 0), counts.get("failed", 0)
     values = {"day": day, "sent": sent, "failed": failed, "delivery_rate": delivery_rate(sent, failed), "computed_at": now}
-    insert = postgres_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(EmailStatistics).values(values)
+    statement = conflict_insert(session, EmailStatistics).values(values)
     await session.execute(
         statement.on_conflict_do_update(index_elements=["day"], set_={k: v for k, v in values.items() if k != "day"})
     )

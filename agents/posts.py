@@ -11,12 +11,11 @@ from functools import partial
 
 import faust
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streams.agent_loop import handle_each
 from streams.app import app, database, failures, priorities, sessions, settings, topics
+from streams.db.engine import conflict_insert
 from streams.db.models import Follower, Notification, Post, PostTag, Tag, User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
@@ -32,10 +31,6 @@ def hashtags(content: str) -> list[str]:
     return list(dict.fromkeys(tag.lower() for tag in HASHTAG.findall(content)))
 
 
-#: INSERT ... ON CONFLICT DO NOTHING in each supported database's dialect.
-INSERT_OR_KEEP = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
-
-
 async def tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
     """Ids of the named tags, creating those that do not exist yet.
 
@@ -44,7 +39,7 @@ async def tag_ids(session: AsyncSession, names: list[str]) -> list[int]:
     """
     if not names:
         return []
-    insert = INSERT_OR_KEEP[session.bind.dialect.name](Tag).values([{"name": name} for name in names])
+    insert = conflict_insert(session, Tag).values([{"name": name} for name in names])
     await session.execute(insert.on_conflict_do_nothing(index_elements=[Tag.name]))
     rows = await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))
     existing = {name: tag_id for name, tag_id in rows}

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import partial
+from typing import cast
 
 import faust
 from faust.types import EventT
@@ -114,7 +115,7 @@ def log_fields(event: EventT, agent: str, attempt: int) -> dict[str, object]:
     }
 
 
-def describe(value: object) -> str:
+def describe(value: Event | UndecodableEvent | bytes | None) -> str:
     """How log lines name an event: its id and type, or the size of what could not be read."""
     if isinstance(value, Event):
         return f"event id={value.id} type={type(value).__name__}"
@@ -145,7 +146,7 @@ async def handle_each(
             await run(event, headers, done, due=due)
 
     try:
-        async for event in stream.noack().events():
+        async for event in stream.noack().events():  # type: ignore[attr-defined]
             done = acks.received(event)
             headers = read_headers(event.headers)
             if not meant_for(headers, agent):
@@ -178,7 +179,7 @@ async def handle_one(
         try:
             if isinstance(value, UndecodableEvent):
                 raise UndecodableEventError(value.reason)
-            await database.through_outages(partial(handle, value))
+            await database.through_outages(partial(handle, cast(Event, value)))
         except Exception as exc:
             metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
             await failures.failed(agent, event, headers, exc)

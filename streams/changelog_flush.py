@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import cast
 from weakref import WeakKeyDictionary
 
 from faust.transport.consumer import TransactionManager
@@ -71,7 +72,7 @@ async def handed_over(buffer: ProducerBuffer, target: int) -> None:
 async def commit_after_handover(
     self: TransactionManager, offsets: Mapping[TP, int], start_new_transaction: bool = True,
 ) -> bool:
-    buffer = self.app.producer.buffer
+    buffer = cast(ProducerBuffer, self.app.producer.buffer)
     try:
         await asyncio.wait_for(handed_over(buffer, progress_of(buffer).queued), HANDOVER_TIMEOUT_S)
     except asyncio.TimeoutError:
@@ -82,6 +83,6 @@ async def commit_after_handover(
 
 
 def commit_changelogs_with_offsets() -> None:
-    ProducerBuffer.put = counting_put
-    ProducerBuffer._send_pending = counting_send_pending
-    TransactionManager.commit = commit_after_handover
+    ProducerBuffer.put = counting_put  # type: ignore[method-assign]
+    ProducerBuffer._send_pending = counting_send_pending  # type: ignore[method-assign]
+    TransactionManager.commit = commit_after_handover  # type: ignore[method-assign]

@@ -49,6 +49,6 @@ async def seek_offsets_from_start_when_unread(
 
 
 def fix_changelog_offsets() -> None:
-    AIOKafkaConsumerThread._highwaters = highwaters_from_broker
-    TableManager.on_commit = store_changelog_offsets_on_commit
-    Recovery._seek_offsets = seek_offsets_from_start_when_unread
+    AIOKafkaConsumerThread._highwaters = highwaters_from_broker  # type: ignore[method-assign]
+    TableManager.on_commit = store_changelog_offsets_on_commit  # type: ignore[method-assign]
+    Recovery._seek_offsets = seek_offsets_from_start_when_unread  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from io import BytesIO
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import parse_schema
@@ -91,7 +91,7 @@ class ConfluentFraming:
                 registered = self.client.get_schema(schema_id)
             except Exception as exc:
                 raise UnknownSchemaError(f"schema id {schema_id} not found in the registry: {exc}") from exc
-            writer = know(parse_schema(json.loads(registered.schema_str)))
+            writer = know(parse_schema(json.loads(cast(str, registered.schema_str))))
             self._writers[schema_id] = writer
         return writer, 5
 
@@ -185,7 +185,7 @@ class EventCodec:
         reader = self.store.by_name(writer.name)
         body = BytesIO(payload)
         body.seek(offset)
-        return schemaless_reader(body, writer.parsed, None if reader is writer else reader.parsed)
+        return cast(dict[str, Any], schemaless_reader(body, writer.parsed, None if reader is writer else reader.parsed))
 
 
 class FaustAvroCodec(codecs.Codec):

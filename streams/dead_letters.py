@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Select, delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from streams.codec import EventCodec
+from streams.db.engine import CONFLICT_INSERTS, dialect
 from streams.db.models import DeadLetter
 from streams.events import UndecodableEvent
 from streams.retry import (
@@ -68,7 +67,7 @@ CONFLICT_FREE_INSERTS = {
     name: insert(DeadLetter)
     .on_conflict_do_nothing(index_elements=["topic", "partition", "offset"])
     .returning(DeadLetter.id, DeadLetter.topic, DeadLetter.partition, DeadLetter.offset)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+    for name, insert in CONFLICT_INSERTS.items()
 }
 STORED_COLUMNS = [column.key for column in DeadLetter.__table__.columns if column.key not in ("id", "created_at")]
 
@@ -77,7 +76,7 @@ async def store(sessions: async_sessionmaker[AsyncSession], rows: Sequence[DeadL
     """Insert, in one transaction, the rows whose dead-letter record is not stored yet; those rows, with ids."""
     async with sessions.begin() as session:
         result = await session.execute(
-            CONFLICT_FREE_INSERTS[session.bind.dialect.name],
+            CONFLICT_FREE_INSERTS[dialect(session)],
             [{key: getattr(row, key) for key in STORED_COLUMNS} for row in rows],
         )
         new_ids = {(topic, partition, offset): id_ for id_, topic, partition, offset in result}
@@ -103,7 +102,7 @@ class DeadLetterQuery:
     def is_empty(self) -> bool:
         return not (self.ids or self.topic or self.event_type or self.error or self.since or self.until)
 
-    def statement(self) -> Select[tuple[DeadLetter]]:
+    def statement(self) -> Select[DeadLetter]:
         query = select(DeadLetter).order_by(DeadLetter.id)
         if self.ids:
             query = query.where(DeadLetter.id.in_(self.ids))

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from streams.devkafka import LocalBroker
 from streams.events import POST_ACTIVITIES, Envelope, Event, PostCreated, UserCreated, UserFollowed
@@ -41,7 +42,7 @@ def demo_activity(user_ids: list[str], posts: int, rng: random.Random) -> list[E
         for activity, share in (("viewed", 1.0), ("liked", rng.uniform(0, 0.5)), ("commented", rng.uniform(0, 0.2)),
                                 ("shared", rng.uniform(0, 0.1))):
             for _ in range(round(views * share)):
-                extra = {"comment_id": uuid.uuid4().hex[:8]} if activity == "commented" else {}
+                extra: dict[str, Any] = {"comment_id": uuid.uuid4().hex[:8]} if activity == "commented" else {}
                 events.append(POST_ACTIVITIES[activity].new(post_id=post_id, user_id=rng.choice(user_ids), **extra))
     return events
 

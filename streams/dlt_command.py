@@ -6,6 +6,7 @@ import argparse
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -108,7 +109,7 @@ def replay_letters(session: Session, args: argparse.Namespace, settings: Setting
         return 0
     with EventProducer(settings) as producer:
         for row in rows:
-            producer.send_raw(row.origin_topic, row.key, row.payload, replay_headers(row), row.origin_partition)
+            producer.send_raw(cast(str, row.origin_topic), row.key, row.payload, replay_headers(row), row.origin_partition)
     mark_replayed(rows)
     print(f"{len(rows)} dead letter(s) replayed")
     return 0

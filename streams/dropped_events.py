@@ -66,6 +66,6 @@ def give_back_dropped_events(app: faust.App) -> None:
         return ack(consumer, message)
 
     clearing.gives_back_dropped_events = True  # type: ignore[attr-defined]
-    ThrowableQueue.clear = clearing  # type: ignore[method-assign]
-    ThrowableQueue.put = putting  # type: ignore[method-assign]
-    Consumer.ack = acknowledging  # type: ignore[method-assign]
+    ThrowableQueue.clear = clearing  # type: ignore[method-assign, assignment]
+    ThrowableQueue.put = putting  # type: ignore[method-assign, assignment]
+    Consumer.ack = acknowledging  # type: ignore[method-assign, assignment]

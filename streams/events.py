@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
+from streams.topics import Family
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -42,7 +44,7 @@ class Event:
     """
 
     schema: ClassVar[str]
-    family: ClassVar[str]
+    family: ClassVar[Family]
     key_field: ClassVar[str] = "user_id"
     envelope: Envelope
 
@@ -72,7 +74,7 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class UserCreated(Event):
     schema: ClassVar[str] = "streams.users.UserCreated"
-    family: ClassVar[str] = "user"
+    family: ClassVar[Family] = "user"
     user_id: str
     email: str
     username: str
@@ -83,7 +85,7 @@ class UserCreated(Event):
 @dataclass(frozen=True, slots=True)
 class UserUpdated(Event):
     schema: ClassVar[str] = "streams.users.UserUpdated"
-    family: ClassVar[str] = "user"
+    family: ClassVar[Family] = "user"
     user_id: str
     email: str | None = None
     username: str | None = None
@@ -96,7 +98,7 @@ class UserUpdated(Event):
 class FollowChange(Event):
     """``user_id`` starts or stops following ``followed_id``; keyed by the follower."""
 
-    family: ClassVar[str] = "user"
+    family: ClassVar[Family] = "user"
     user_id: str
     followed_id: str
 
@@ -114,7 +116,7 @@ class UserUnfollowed(FollowChange):
 @dataclass(frozen=True, slots=True)
 class EmailNotification(Event):
     schema: ClassVar[str] = "streams.emails.EmailNotification"
-    family: ClassVar[str] = "email"
+    family: ClassVar[Family] = "email"
     user_id: str
     template: str
     data: dict[str, str] = field(default_factory=dict)
@@ -124,7 +126,7 @@ class EmailNotification(Event):
 @dataclass(frozen=True, slots=True)
 class PostCreated(Event):
     schema: ClassVar[str] = "streams.posts.PostCreated"
-    family: ClassVar[str] = "post"
+    family: ClassVar[Family] = "post"
     key_field: ClassVar[str] = "post_id"
     post_id: str
     author_id: str
@@ -136,7 +138,7 @@ class PostCreated(Event):
 class PostActivity(Event):
     """Something a user did to a post; keyed by the post, like the engagement statistics."""
 
-    family: ClassVar[str] = "post"
+    family: ClassVar[Family] = "post"
     key_field: ClassVar[str] = "post_id"
     post_id: str
     user_id: str
@@ -167,7 +169,7 @@ class PostShared(PostActivity):
 @dataclass(frozen=True, slots=True)
 class DataExport(Event):
     schema: ClassVar[str] = "streams.exports.DataExport"
-    family: ClassVar[str] = "export"
+    family: ClassVar[Family] = "export"
     user_id: str
     format: str
     filters: dict[str, Any] = field(default_factory=lambda: {"posts_limit": 100})

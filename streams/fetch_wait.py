@@ -27,4 +27,4 @@ def cap_fetch_wait(seconds: float) -> None:
         return consumer
 
     create_worker_consumer.__wrapped__ = original  # type: ignore[attr-defined]
-    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]

@@ -22,7 +22,7 @@ class PauseTopicOnFullBuffer(Sensor):
         self.app = app
 
     def on_topic_buffer_full(self, tp: TP) -> None:
-        handlers = self.app.topics._tp_to_callback
+        handlers = self.app.topics._tp_to_callback  # type: ignore[attr-defined]
         channels = getattr(handlers.get(tp), "channels", ())
         for other, handler in list(handlers.items()):
             resume = getattr(handler, "on_pressure_drop", None)

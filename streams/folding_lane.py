@@ -20,9 +20,9 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import mode
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -66,11 +66,11 @@ class LaneStore:
     def load(self, partition: int) -> tuple[dict[str, bytes], int]:
         prefix = store_key(partition, "")
         values = {}
-        for key, value in self.db.items(from_key=prefix):
+        for key, value in cast(Iterator[tuple[bytes, bytes]], self.db.items(from_key=prefix)):
             if not key.startswith(prefix):
                 break
             values[key[len(prefix):].decode()] = value
-        position = self.db.get(POSITION + str(partition).encode())
+        position = cast(bytes | None, self.db.get(POSITION + str(partition).encode()))
         return values, -1 if position is None else int(position)
 
     def save(self, values: Mapping[int, Mapping[str, bytes]], positions: Mapping[int, int]) -> None:
@@ -203,23 +203,24 @@ class FoldingLane(Generic[V]):
         for partition, run in itertools.groupby(messages, Message.partition):
             folded = []
             for message in run:
-                if message.error() is None:
+                error = message.error()
+                if error is None:
                     folded.append(message)
-                elif message.error().code() != KafkaError._PARTITION_EOF:
-                    logger.warning("lane %s: %s", self.name, message.error().str())
-            working = self.working.get(partition)
-            if not folded or working is None:
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("lane %s: %s", self.name, error.str())
+            if partition is None or not folded or (working := self.working.get(partition)) is None:
                 continue
             changed = self.fold(working, partition, folded)
             working.update(changed)
             self.dirty[partition].update(changed)
-            self.positions[partition] = folded[-1].offset() + 1
+            self.positions[partition] = cast(int, folded[-1].offset()) + 1
 
     def write(self, partitions: Iterable[int], wait: bool = False) -> bool:
         """Send the changed values, store them, commit the source offsets; an unsent write waits for the next."""
         partitions = [partition for partition in partitions if partition in self.positions]
         if not partitions:
             return True
+        assert self.producer is not None and self.consumer is not None and self.store is not None, "the lane runs"
         encoded = {partition: {key: self.dumps(value) for key, value in self.dirty[partition].items()}
                    for partition in partitions}
         self.failed_sends = 0
@@ -239,10 +240,14 @@ class FoldingLane(Generic[V]):
         offsets = [TopicPartition(self.source, partition, self.positions.pop(partition)) for partition in partitions]
         for partition in partitions:
             self.dirty[partition] = {}
-        self.consumer.commit(offsets=offsets, asynchronous=not wait)
+        if wait:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        else:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
         return True
 
     def send(self, key: str, value: bytes, partition: int) -> None:
+        assert self.producer is not None, "the lane runs"
         while True:
             try:
                 self.producer.produce(self.changelog, value, key.encode(), partition=partition, on_delivery=self.sent)
@@ -255,8 +260,8 @@ class FoldingLane(Generic[V]):
             self.failed_sends += 1
             logger.warning("lane %s: changelog record not sent: %s", self.name, error.str())
             return
-        partition = message.partition()
-        self.changelog_ends[partition] = max(message.offset(), self.changelog_ends.get(partition, -1))
+        partition, offset = cast(int, message.partition()), cast(int, message.offset())
+        self.changelog_ends[partition] = max(offset, self.changelog_ends.get(partition, -1))
 
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -267,7 +272,7 @@ class FoldingLane(Generic[V]):
     def revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Write and commit before another worker takes over; unsent records are dropped, not sent after its."""
         owned = [tp.partition for tp in partitions]
-        if not self.write(owned, wait=True):
+        if not self.write(owned, wait=True) and self.producer is not None:
             self.producer.purge(in_queue=True, in_flight=False)
             logger.warning("lane %s: partitions %s given up unwritten; their next owner reads them again",
                            self.name, owned)
@@ -288,6 +293,7 @@ class FoldingLane(Generic[V]):
 
     def restore(self, partition: int) -> None:
         """The partition's state: the local store, then every changelog record past the store's position."""
+        assert self.store is not None, "the lane runs"
         stored, position = self.store.load(partition)
         values = {key: self.loads(value) for key, value in stored.items()}
         reader = Consumer(confluent_config(
@@ -305,12 +311,12 @@ class FoldingLane(Generic[V]):
                 for message in reader.consume(1000, POLL_SECONDS):
                     if message.error() is not None:
                         continue
-                    key = message.key().decode()
-                    if message.value() is None:
+                    key, value = cast(bytes, message.key()).decode(), message.value()
+                    if value is None:
                         values.pop(key, None)
                     else:
-                        values[key] = self.loads(message.value())
-                    position = message.offset()
+                        values[key] = self.loads(value)
+                    position = cast(int, message.offset())
         finally:
             reader.close()
         with self.lock:

@@ -47,14 +47,14 @@ def guard_local_state(app: faust.App, data_dir: Path, exactly_once: bool) -> Non
     marker = data_dir / RUNNING
     run = f"{os.getpid()}-{uuid.uuid4().hex}"
 
-    @app.on_worker_init.connect
+    @app.on_worker_init.connect  # type: ignore[arg-type]
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         if exactly_once:
             discard_if_unclean(Path(app.conf.tabledir), marker, run)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(run)
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_before_shutdown(app: faust.App, **kwargs: Any) -> None:
         """Sent once the consumer has stopped and committed: the store matches the committed offsets."""
         marker.unlink(missing_ok=True)

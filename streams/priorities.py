@@ -170,4 +170,4 @@ def fetch_in_priority_order(weights: Mapping[str, int]) -> None:
                 held[tp] = held.pop(tp)
         return records
 
-    AIOKafkaConsumerThread._fetch_records = fetch_records
+    AIOKafkaConsumerThread._fetch_records = fetch_records  # type: ignore[method-assign]

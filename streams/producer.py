@@ -86,7 +86,7 @@ class EventProducer:
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             with self._lock:
-                self._failures.append((message.topic(), error))
+                self._failures.append((message.topic() or "", error))
 
     def publish(self, event: Event, topic: str | None = None, key: str | None = None, delay: float | None = None) -> None:
         """Validate, encode and queue one event to its family's topic; delivery is confirmed by flush().

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro.schema import expand_schema, fingerprint, load_schema, parse_schema, to_parsing_canonical_form
+from fastavro.types import Schema
 
 from streams.errors import StreamsError
 from streams.record_check import Check, compile_check
@@ -43,7 +44,9 @@ def crc64_fingerprint(parsed: dict[str, Any]) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
-def know(parsed: dict[str, Any]) -> KnownSchema:
+def know(schema: Schema) -> KnownSchema:
+    """A record schema as fastavro parsed it; every event schema is a record, a JSON object."""
+    parsed = cast(dict[str, Any], schema)
     return KnownSchema(parsed["name"], parsed, crc64_fingerprint(parsed), compile_check(parsed))
 
 

@@ -19,8 +19,8 @@ async def send_for(
     app: faust.App, source: TP, topic: faust.TopicT, key: Any, value: Any, headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Send ``value`` to ``topic`` (partitioned by ``key``) as part of processing ``source``."""
-    key_bytes, headers = topic.prepare_key(key, None, headers=headers)
-    value_bytes, headers = topic.prepare_value(value, None, headers=headers)
+    key_bytes, headers = topic.prepare_key(key, None, headers=headers)  # type: ignore[call-arg]
+    value_bytes, headers = topic.prepare_value(value, None, headers=headers)  # type: ignore[call-arg]
     name = topic.get_topic_name()
     transactional_id = None
     if app.in_transaction:

@@ -22,8 +22,7 @@ from streams import topics
 from streams.cpu_affinity import parse_cpu_list
 from streams.db.engine import with_driver
 from streams.errors import ConfigurationError
-
-Family = Literal["user", "post", "email", "export"]
+from streams.topics import Family, Priority
 
 DEFAULT_FILE = Path("config/streams.tusk")
 
@@ -137,7 +136,7 @@ class TopicSettings(Section):
     user_stats_changes: str = topics.USER_STATS_CHANGES
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
-    priorities: dict[Family, Literal["critical", "high", "default", "low"]] = Field(
+    priorities: dict[Family, Priority] = Field(
         default_factory=lambda: dict(topics.DEFAULT_PRIORITIES), description="Priority of each family's topic."
     )
     in_flight: dict[Family, Annotated[int, Field(ge=1, le=256)]] = Field(
@@ -147,18 +146,18 @@ class TopicSettings(Section):
 
     @field_validator("priorities")
     @classmethod
-    def every_family_has_one(cls, value: dict[str, str]) -> dict[str, str]:
+    def every_family_has_one(cls, value: dict[Family, Priority]) -> dict[Family, Priority]:
         return {**topics.DEFAULT_PRIORITIES, **value}
 
     @field_validator("in_flight")
     @classmethod
-    def every_family_has_a_limit(cls, value: dict[str, int]) -> dict[str, int]:
+    def every_family_has_a_limit(cls, value: dict[Family, int]) -> dict[Family, int]:
         return {**topics.DEFAULT_IN_FLIGHT, **value}
 
-    def weight(self, family: str) -> int:
+    def weight(self, family: Family) -> int:
         return topics.PRIORITY_WEIGHTS[self.priorities[family]]
 
-    def for_family(self, family: str) -> str:
+    def for_family(self, family: Family) -> str:
         """The topic of an event family: user, post, email or export."""
         return getattr(self, f"{family}_events")
 

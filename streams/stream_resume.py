@@ -26,7 +26,7 @@ def resuming_streams_last(resume: Resume) -> Resume:
     async def resume_streams_last(self: Recovery, generation_id: int = 0) -> None:
         consumer = self.app.consumer
         held: set[TP] = set()
-        consumer.resume_partitions = held.update
+        consumer.resume_partitions = held.update  # type: ignore[method-assign, assignment]
         try:
             await resume(self, generation_id)
         finally:
@@ -42,5 +42,5 @@ def resume_streams_after_recovery() -> None:
     """Patch Faust's recovery once, however many apps are created."""
     if getattr(Recovery.on_recovery_completed, "resumes_streams_last", False):
         return
-    Recovery._resume_streams = resuming_streams_last(Recovery._resume_streams)
-    Recovery.on_recovery_completed = resuming_streams_last(Recovery.on_recovery_completed)
+    Recovery._resume_streams = resuming_streams_last(Recovery._resume_streams)  # type: ignore[method-assign, assignment]
+    Recovery.on_recovery_completed = resuming_streams_last(Recovery.on_recovery_completed)  # type: ignore[method-assign, assignment]

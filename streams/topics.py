@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import faust
@@ -30,13 +30,15 @@ TABLES = (SIGNUP_PARTIALS, POST_ENGAGEMENT, USER_STATS, FOLLOWS)
 #: overshoot its due time, so every tier but the shortest releases its events in the order they came.
 DELAY_TIERS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
 
+Family = Literal["user", "post", "email", "export"]
+Priority = Literal["critical", "high", "default", "low"]
 #: How much of a backlog each priority consumes relative to the others.
-PRIORITY_WEIGHTS = {"critical": 10, "high": 5, "default": 1, "low": 1}
-DEFAULT_PRIORITIES = {"user": "default", "post": "high", "email": "low", "export": "low"}
-FAMILIES = tuple(DEFAULT_PRIORITIES)
+PRIORITY_WEIGHTS: dict[Priority, int] = {"critical": 10, "high": 5, "default": 1, "low": 1}
+DEFAULT_PRIORITIES: dict[Family, Priority] = {"user": "default", "post": "high", "email": "low", "export": "low"}
+FAMILIES: tuple[Family, ...] = tuple(DEFAULT_PRIORITIES)
 #: Events of a family handled at once by each worker (one key's still in order): it pays where handlers
 #: wait on the database and the SMTP server. Exports are mostly the worker's own CPU, so one at a time.
-DEFAULT_IN_FLIGHT = {"user": 4, "post": 4, "email": 8, "export": 1}
+DEFAULT_IN_FLIGHT: dict[Family, int] = {"user": 4, "post": 4, "email": 8, "export": 1}
 
 
 @dataclass(frozen=True)

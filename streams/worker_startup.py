@@ -60,7 +60,7 @@ def install_startup_checks(app: faust.App, settings: Settings) -> None:
             """Logging is set up after the pinning; say it once the worker runs."""
             logger.info("worker pinned to CPU(s) %s", cpu_list(os.sched_getaffinity(0)))
 
-    @app.on_worker_init.connect
+    @app.on_worker_init.connect  # type: ignore[arg-type]
     def on_worker_init(app: faust.App, **kwargs: Any) -> None:
         try:
             if settings.worker.cpus is not None:

@@ -8,7 +8,7 @@ when they route a request to the worker that owns a key.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -41,6 +41,6 @@ def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def forwarded_headers(request: web.Request) -> dict[str, str]:
-    """The caller's credentials, for a request routed on to another worker."""
-    return {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's credentials, from a request's ``headers``, for the request routed on to another worker."""
+    return {"Authorization": headers["Authorization"]} if "Authorization" in headers else {}

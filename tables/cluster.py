@@ -65,9 +65,9 @@ async def answer_for_key(
         return local()
     if same_worker(owner, URL(str(app.conf.canonical_url))) or asks_locally(request):
         return local()
-    url = owner.with_path(request.path).with_query({**request.query, "scope": LOCAL})
+    url = owner.with_path(request.rel_url.path).with_query({**request.query, "scope": LOCAL})
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request)) as session, session.get(url) as response:
+        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request.headers)) as session, session.get(url) as response:
             return view.text(await response.text(), content_type=response.content_type, status=response.status)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
@@ -94,7 +94,7 @@ async def gather(
     """
     parts = [local()]
     query = {**request.query, "scope": LOCAL}
-    urls = [host.with_path(request.path).with_query(query) for host in other_workers(app, table)]
+    urls = [host.with_path(request.rel_url.path).with_query(query) for host in other_workers(app, table)]
 
     async def fetch(session: aiohttp.ClientSession, url: URL) -> Any:
         try:
@@ -106,6 +106,6 @@ async def gather(
             raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
 
     if urls:
-        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request)) as session:
+        async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request.headers)) as session:
             parts.extend(await asyncio.gather(*(fetch(session, url) for url in urls)))
     return parts

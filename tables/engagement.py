@@ -14,6 +14,7 @@ can tell a change sent again from a new one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import faust
 
@@ -72,9 +73,10 @@ def copy_of(record: PostEngagement) -> PostEngagement:
 
 
 def fold(
-    posts: Mapping[str, PostEngagement], events: Iterable[tuple[int, object]]
+    posts: Mapping[str, PostEngagement], events: Iterable[tuple[int, Any]]
 ) -> tuple[dict[str, PostEngagement], dict[str, list[Step]]]:
-    """The new records of the posts these (offset, event) pairs touch, and each author's steps, in offset order."""
+    """The new records of the posts these (offset, event) pairs touch, and each author's steps, in offset order;
+    events other than a post's creation and its activities are passed over."""
     updated: dict[str, PostEngagement] = {}
     steps: dict[str, list[Step]] = {}
     for offset, value in events:
@@ -106,7 +108,7 @@ async def count_engagement(stream: faust.StreamT) -> None:
     between, the batch is folded again, and the user statistics skip the steps they already have.
     Retries addressed to another agent were counted here the first time and count for nothing now.
     """
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
+    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         async with priorities.turn("post"):
             updated, steps = fold(post_engagement, ours)

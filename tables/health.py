@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 import faust
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
@@ -46,7 +47,7 @@ def group_lag(admin: AdminClient, group: str, topics: Iterable[str]) -> dict[str
     return lag
 
 
-async def topic_health(admin: AdminClient, group: str, topics: list[str], healthy_below: int) -> dict[str, object]:
+async def topic_health(admin: AdminClient, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
     """Lag and status per topic; the broker's error when it cannot be asked."""
     try:
         lag = await asyncio.to_thread(group_lag, admin, group, topics)
@@ -64,7 +65,7 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
     A table is recovering until this worker's first recovery has completed, and again while a
     rebalance gives it partitions to restore.
     """
-    recovery = app.tables.recovery
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
     restored = recovery.completed.is_set()
     active, standby = recovery.active_remaining(), recovery.standby_remaining()
     states = {}

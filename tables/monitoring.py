@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def held_keys(table: faust.types.CollectionT) -> int:
     """Keys of ``table`` in this worker's store: RocksDB's estimate, or the count of an in-memory store."""
-    store = table.data
+    store = table.data  # type: ignore[attr-defined]
     databases = getattr(store, "_dbs", None)
     if databases is None:
         return len(store)

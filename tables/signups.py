@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from confluent_kafka import Message
 
@@ -33,7 +33,7 @@ AGENT = "signups"
 class DayCount(NamedTuple):
     """Signups one UTC day from one partition, and the last offset of that partition counted."""
 
-    count: int = 0
+    count: int = 0  # type: ignore[assignment]  # shadows tuple.count; the stored JSON names it so
     offset: int = -1
 
     def dumps(self) -> bytes:
@@ -76,19 +76,19 @@ def signup_days(messages: Sequence[Message]) -> Iterator[tuple[int, str]]:
     dead-letters those) or retries addressed to another agent: this lane counted them the first time.
     """
     for message in messages:
-        headers = message.headers()
+        headers = cast(list[tuple[str, bytes | None]] | None, message.headers())
         if headers and not meant_for(read_headers(headers), AGENT):
             continue
         try:
-            record = codec.read(message.value(), UserCreated.schema)
+            record = codec.read(cast(bytes, message.value()), UserCreated.schema)
         except Exception:
             continue
         if record is not None:
-            yield message.offset(), record["envelope"]["created_at"].date().isoformat()
+            yield cast(int, message.offset()), record["envelope"]["created_at"].date().isoformat()
 
 
 def fold_signups(partials: Mapping[str, DayCount], partition: int, messages: Sequence[Message]) -> dict[str, DayCount]:
-    with metrics.batch_folded(messages[-1].topic(), AGENT, len(messages)):
+    with metrics.batch_folded(cast(str, messages[-1].topic()), AGENT, len(messages)):
         return count_signups_by_day(partials, signup_days(messages), partition)
 
 

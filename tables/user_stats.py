@@ -175,7 +175,7 @@ async def count_follows(stream: faust.StreamT) -> None:
     The steps are sent before the edges are written, so a batch folded again resends them and the
     user statistics skip what they already applied.
     """
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
+    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
         ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
         async with priorities.turn("user"):
             changed, steps = fold_follows(follows, ours)
@@ -188,7 +188,7 @@ async def count_follows(stream: faust.StreamT) -> None:
 @app.agent(user_stats_changes, isolated_partitions=True)
 async def fold_user_stats(stream: faust.StreamT) -> None:
     """Each user's steps arrive on the user's partition and are folded into one write per batch."""
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):
+    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
         updated: dict[str, UserStats] = {}
         for event in batch:
             try:

@@ -67,7 +67,7 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 if settings.web.token is not None:
-    app.web.web_app.middlewares.append(token_required(settings.web.token.get_secret_value()))
+    app.web.web_app.middlewares.append(token_required(settings.web.token.get_secret_value()))  # type: ignore[attr-defined]
 
 
 @app.page("/")
@@ -127,7 +127,7 @@ class TopPostsView(View):
         return self.json({"limit": limit, "min_views": min_views, "posts": best})
 
 
-async def keyed_record(view: View, request: Request, table: faust.Table, kind: str, key: str) -> Response:
+async def keyed_record(view: View, request: Request, table: faust.types.TableT, kind: str, key: str) -> Response:
     """One key's record as JSON, from the worker that owns the key; 404 when the table has none."""
     entity_id(kind, key)
 
@@ -220,12 +220,10 @@ if settings.monitoring.enabled:
             body = await asyncio.to_thread(generate_latest)
             return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
-    if settings.monitoring.metrics_port is not None:
-        @functools.cache
-        def serve_metrics() -> None:
-            """Once per process: Faust sends its worker-init signal more than once."""
-            start_http_server(settings.monitoring.metrics_port, addr=settings.web.host)
+    if (metrics_port := settings.monitoring.metrics_port) is not None:
+        #: Once per process: Faust sends its worker-init signal more than once.
+        serve_metrics = functools.cache(functools.partial(start_http_server, metrics_port, addr=settings.web.host))
 
-        @app.on_worker_init.connect
+        @app.on_worker_init.connect  # type: ignore[arg-type]
         def on_worker_init(app: faust.App, **kwargs: object) -> None:
             serve_metrics()

@@ -6,9 +6,12 @@ drivers are chosen here, so settings never carry them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -91,3 +94,19 @@ def async_engine(url: str, connections: int = 5) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+#: INSERT statements that can say what to do ON CONFLICT, for each database the service runs on.
+CONFLICT_INSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert,
+}
+
+
+def dialect(session: AsyncSession) -> str:
+    """The session's database, 'sqlite' or 'postgresql', for the statements that differ between them."""
+    return session.get_bind().dialect.name
+
+
+def conflict_insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the session's dialect, which can say what to do ON CONFLICT."""
+    return CONFLICT_INSERTS[dialect(session)](table)

@@ -63,8 +63,8 @@ def as_csv(data: ExportData) -> bytes:
     writer.writerow(["user_id", "username", "email", "full_name", "bio", "post_id", "post_created_at", "content"])
     user = data.user
     user_fields = [user.id, user.username, user.email, user.full_name or "", user.bio or ""]
-    for post in data.posts or [None]:
-        writer.writerow(user_fields + ([post.id, post.created_at.isoformat(), post.content] if post else ["", "", ""]))
+    posts = [[post.id, post.created_at.isoformat(), post.content] for post in data.posts] or [["", "", ""]]
+    writer.writerows(user_fields + post for post in posts)
     return out.getvalue().encode()
 
 

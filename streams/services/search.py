@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from streams.db.engine import dialect
+
 SEARCH_TABLES = ("search_index", "search_documents")
 
 
@@ -35,7 +37,7 @@ def fts5_query(query: str) -> str:
 async def index_document(session: AsyncSession, kind: str, entity_id: str, body: str) -> None:
     """Add or replace the searchable text of one user or post."""
     values = {"kind": kind, "entity_id": entity_id, "body": body}
-    if session.bind.dialect.name == "sqlite":
+    if dialect(session) == "sqlite":
         await session.execute(text("DELETE FROM search_index WHERE kind = :kind AND entity_id = :entity_id"), values)
         await session.execute(text("INSERT INTO search_index (kind, entity_id, body) VALUES (:kind, :entity_id, :body)"), values)
     else:
@@ -50,7 +52,7 @@ async def index_document(session: AsyncSession, kind: str, entity_id: str, body:
 
 async def search(session: AsyncSession, query: str, kind: str | None = None, limit: int = 20) -> list[SearchHit]:
     """Best matches first; ``kind`` narrows to 'user' or 'post'."""
-    if session.bind.dialect.name == "sqlite":
+    if dialect(session) == "sqlite":
         terms = fts5_query(query)
         if not terms:
             return []

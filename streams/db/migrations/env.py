@@ -13,7 +13,7 @@ with engine.connect() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=True,
-        include_name=lambda name, type_, parents: not (type_ == "table" and is_search_table(name)),
+        include_name=lambda name, type_, parents: not (type_ == "table" and is_search_table(name or "")),
     )
     with context.begin_transaction():
         context.run_migrations()
