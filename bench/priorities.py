@@ -5,9 +5,11 @@ server) and keeps working through it while high-priority PostViewed events arriv
 rate, each for a post of its own. An event's latency is the timestamp of the changelog record
 its view wrote (set when the worker sent it) minus the timestamp the producer gave the event.
 The run is repeated with the posts topic at low priority too, so the two are compared side by
-side; the emails sent per second show what the backlog got meanwhile.
+side; the emails sent per second show what the backlog got meanwhile, and those sent in the
+``--before`` seconds ahead of the first PostViewed what it got alone. ``--smtp-delay`` makes the
+SMTP server take that long to accept each message, as a remote provider's does.
 
-    .venv/bin/python -m bench.priorities --backlog 100000 --high 1000 --rate 100 --repeat 3
+    .venv/bin/python -m bench.priorities --backlog 100000 --high 1000 --rate 100 --repeat 3 [--smtp-delay 0.1]
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def timestamps(bootstrap: str, topic: str, wanted: set[str], timeout: float) -> 
     return found
 
 
-def run(bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_priority: str) -> dict[str, float]:
+def run(
+    bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_priority: str, smtp_delay: float, before: float,
+) -> dict[str, float]:
     namespace = Namespace(f"prio{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
     url = f"sqlite:///{home / namespace.prefix}.db"
@@ -70,7 +74,7 @@ def run(bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_p
              for n in range(backlog)),
             batch_size=5000,
         )
-    with SmtpServer(free_port()) as smtp:
+    with SmtpServer(free_port(), smtp_delay) as smtp:
         env = {
             **namespace.env, "STREAMS_DATABASE__URL": url, "STREAMS_SMTP__PORT": str(smtp.port),
             "STREAMS_STATE__DATA_DIR": str(home / namespace.prefix),
@@ -81,13 +85,20 @@ def run(bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_p
         try:
             while len(smtp.inbox.messages) < 100:
                 time.sleep(0.2)
+            alone_from = len(smtp.inbox.messages)
+            time.sleep(before)
             sent_before, started = len(smtp.inbox.messages), time.monotonic()
+            emails_alone_per_s = (sent_before - alone_from) / before
             posts = [f"hp-{n}" for n in range(high)]
             with EventProducer(settings) as producer:
-                for n, post in enumerate(posts):
-                    producer.publish(PostViewed.new(post_id=post, user_id="u0"))
-                    producer.flush()
-                    time.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
+                if rate > 0:
+                    for n, post in enumerate(posts):
+                        producer.publish(PostViewed.new(post_id=post, user_id="u0"))
+                        producer.flush()
+                        time.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
+                else:
+                    producer.publish_many((PostViewed.new(post_id=post, user_id="u0") for post in posts), batch_size=5000)
+                    time.sleep(max(0.0, started + before - time.monotonic()))
             emails_per_s = (len(smtp.inbox.messages) - sent_before) / (time.monotonic() - started)
             handled = timestamps(bootstrap, changelog_topic_name(settings.kafka.group_id, POST_ENGAGEMENT), set(posts), 120)
             published = timestamps(bootstrap, settings.topics.post_events, set(posts), 60)
@@ -97,34 +108,46 @@ def run(bootstrap: str, home: Path, backlog: int, high: int, rate: float, post_p
         raise SystemExit(f"only {len(handled)} of {high} high-priority events were handled; see {worker.log_file}")
     latency = [handled[post] - published[post] for post in posts]
     return {"p50_ms": percentile(latency, 0.5), "p99_ms": percentile(latency, 0.99), "max_ms": max(latency),
-            "emails_per_s": emails_per_s}
+            "emails_per_s": emails_per_s, "emails_alone_per_s": emails_alone_per_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--high", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=100.0, help="high-priority events per second")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="high-priority events per second; 0 publishes them all at once, a backlog of their own, "
+                             "and counts the emails in the --before seconds after")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smtp-delay", type=float, default=0.0, help="seconds the SMTP server takes per message")
+    parser.add_argument("--before", type=float, default=5.0, help="seconds of emails alone before the first PostViewed")
     args = parser.parse_args()
+    if args.smtp_delay < 0 or args.before <= 0:
+        parser.error("--smtp-delay must not be negative and --before must be positive")
 
     runs: dict[str, list[dict[str, float]]] = {"high": [], "low": []}
     with scratch_broker() as (home, bootstrap):
         for _ in range(args.repeat):
             for priority in runs:
-                runs[priority].append(run(bootstrap, home, args.backlog, args.high, args.rate, priority))
+                runs[priority].append(run(
+                    bootstrap, home, args.backlog, args.high, args.rate, priority, args.smtp_delay, args.before,
+                ))
 
-    print(f"{args.high:,} PostViewed at {args.rate:g}/s behind {args.backlog:,} low-priority emails ({args.repeat} runs each):")
+    pace = f"at {args.rate:g}/s" if args.rate > 0 else "all at once"
+    print(f"{args.high:,} PostViewed {pace} behind {args.backlog:,} low-priority emails, the SMTP server "
+          f"taking {args.smtp_delay:g} s a message ({args.repeat} runs each):")
     summary = {}
     for priority, results in runs.items():
         summary[priority] = {key: statistics.median(result[key] for result in results) for key in results[0]}
         line = summary[priority]
         print(f"  posts {priority:5} priority: latency p50 {line['p50_ms']:7.0f} ms  p99 {line['p99_ms']:7.0f} ms  "
-              f"max {line['max_ms']:7.0f} ms  emails meanwhile {line['emails_per_s']:6.1f}/s  "
+              f"max {line['max_ms']:7.0f} ms  emails meanwhile {line['emails_per_s']:6.1f}/s "
+              f"(alone {line['emails_alone_per_s']:6.1f}/s)  "
               f"(p99 runs {', '.join(str(round(r['p99_ms'])) for r in results)})")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "priorities.json"
-    out.write_text(json.dumps({"backlog": args.backlog, "high": args.high, "rate": args.rate, "runs": runs,
+    out.write_text(json.dumps({"backlog": args.backlog, "high": args.high, "rate": args.rate,
+                               "smtp_delay": args.smtp_delay, "runs": runs,
                                "median": summary}, indent=2))
     print(f"written: {out}")
 

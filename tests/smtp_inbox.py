@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 import time
@@ -16,10 +17,12 @@ class Inbox:
     """aiosmtpd handler: every accepted message, parsed, in arrival order.
 
     Like a greylisting server it can refuse a recipient with a temporary 451 (a number of times,
-    or always), and it keeps the time of every attempt to deliver to each recipient.
+    or always), and it keeps the time of every attempt to deliver to each recipient. Like a remote
+    provider's server it can take ``delay`` seconds to accept each message.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
         self.messages: list[Message] = []
         #: The client address each message came from: one per connection.
         self.peers: list[tuple[str, int]] = []
@@ -43,6 +46,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
             self.messages.append(message_from_bytes(envelope.original_content))
             self.peers.append(session.peer)
@@ -65,8 +70,8 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
-        self.inbox = Inbox()
+    def __init__(self, port: int, delay: float = 0.0) -> None:
+        self.inbox = Inbox(delay)
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
         self.port = port
 
