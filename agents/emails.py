@@ -31,6 +31,6 @@ async def handle(value: Event) -> None:
 @app.agent(topics.emails)
 async def process_email_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "emails", failures, partial(priorities.turn, "email"), settings.topics.in_flight["email"],
-        database,
+        stream, handle, "emails", "email", failures, partial(priorities.turn, "email"),
+        settings.topics.in_flight["email"], database,
     )

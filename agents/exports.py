@@ -64,6 +64,6 @@ async def handle(value: Event) -> None:
 @app.agent(topics.exports)
 async def process_export_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "exports", failures, partial(priorities.turn, "export"), settings.topics.in_flight["export"],
-        database,
+        stream, handle, "exports", "export", failures, partial(priorities.turn, "export"),
+        settings.topics.in_flight["export"], database,
     )

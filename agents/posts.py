@@ -72,6 +72,6 @@ async def handle(value: Event) -> None:
 @app.agent(topics.posts)
 async def process_post_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "posts", failures, partial(priorities.turn, "post"), settings.topics.in_flight["post"],
-        database,
+        stream, handle, "posts", "post", failures, partial(priorities.turn, "post"),
+        settings.topics.in_flight["post"], database,
     )

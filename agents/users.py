@@ -107,6 +107,6 @@ async def handle(value: Event) -> None:
 @app.agent(topics.users)
 async def process_user_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "users", failures, partial(priorities.turn, "user"), settings.topics.in_flight["user"],
-        database,
+        stream, handle, "users", "user", failures, partial(priorities.turn, "user"),
+        settings.topics.in_flight["user"], database,
     )

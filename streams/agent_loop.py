@@ -2,7 +2,8 @@
 
 A handler that raises does not hold up the partition: the event goes to a delay tier to be tried
 again later, or to the dead-letter topic when its error is permanent or its attempts are spent
-(``streams.retry``). Bytes no schema can read go to the dead-letter topic at once.
+(``streams.retry``). Bytes no schema can read, and events of another family than the topic's,
+go to the dead-letter topic at once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from streams.retry import (
     TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, due_at, meant_for, read_headers, tier_for, write_headers,
 )
 from streams.sending import send_for
-from streams.topics import RetryTopics
+from streams.topics import Family, RetryTopics
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,15 @@ TRACEBACK_CHARS = 8000
 
 class UndecodableEventError(PermanentError):
     """The bytes are not an event any known schema can read."""
+
+
+class WrongTopicError(PermanentError):
+    """A valid event of another family than the topic it arrived on: no handler of this topic's agent is meant for it."""
+
+    def __init__(self, event: Event, topic: str, family: Family) -> None:
+        super().__init__(
+            f"{type(event).__name__} is a {event.family} event and does not belong on {topic}, a {family} topic"
+        )
 
 
 class FailureRouter:
@@ -124,11 +134,12 @@ def describe(value: Event | UndecodableEvent | bytes | None) -> str:
 
 
 async def handle_each(
-    stream: faust.StreamT, handle: Handler, agent: str, failures: FailureRouter, turn: Turn, in_flight: int,
-    database: OutageGate,
+    stream: faust.StreamT, handle: Handler, agent: str, family: Family, failures: FailureRouter, turn: Turn,
+    in_flight: int, database: OutageGate,
 ) -> None:
     """Hand every event meant for ``agent`` to ``handle`` in its priority turn, up to ``in_flight`` events at
-    once (one key's in order); route each failure aside and go on. An event is acknowledged once it and
+    once (one key's in order); route each failure aside and go on. An event of another family than
+    ``family`` fails with ``WrongTopicError``, so it is dead-lettered, not passed over. An event is acknowledged once it and
     every earlier event of its partition are done.
 
     Retried attempts (events back from a delay tier) wait apart from the fresh events, for their
@@ -139,7 +150,9 @@ async def handle_each(
     """
     lanes, retried, acks = Lanes(in_flight), Lanes(RETRIED_PENDING), InOrderAcks()
     retried_slots = asyncio.Semaphore(max(1, in_flight // 4))
-    run = partial(handle_one, handle=handle, agent=agent, failures=failures, turn=turn, database=database)
+    run = partial(
+        handle_one, handle=handle, agent=agent, family=family, failures=failures, turn=turn, database=database,
+    )
 
     async def run_retried(event: EventT, headers: Mapping[str, str], done: Callable[[], None], due: float) -> None:
         async with retried_slots:
@@ -165,7 +178,7 @@ async def handle_each(
 
 
 async def handle_one(
-    event: EventT, headers: Mapping[str, str], done: Callable[[], None], handle: Handler, agent: str,
+    event: EventT, headers: Mapping[str, str], done: Callable[[], None], handle: Handler, agent: str, family: Family,
     failures: FailureRouter, turn: Turn, database: OutageGate, due: float | None = None,
 ) -> None:
     """Run the handler once, or again after each database outage it meets (``OutageGate.through_outages``); ``due``, in
@@ -179,7 +192,10 @@ async def handle_one(
         try:
             if isinstance(value, UndecodableEvent):
                 raise UndecodableEventError(value.reason)
-            await database.through_outages(partial(handle, cast(Event, value)))
+            decoded = cast(Event, value)
+            if decoded.family != family:
+                raise WrongTopicError(decoded, topic, family)
+            await database.through_outages(partial(handle, decoded))
         except Exception as exc:
             metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
             await failures.failed(agent, event, headers, exc)

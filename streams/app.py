@@ -30,6 +30,7 @@ from streams.retry import RetryPolicy
 from streams.settings import Settings, load_settings
 from streams.stream_resume import resume_streams_after_recovery
 from streams.topics import FAMILIES, EventTopics, RetryTopics, declare_event_topics, declare_retry_topics, tier_topic_names
+from streams.worker import worker_class
 from streams.worker_startup import install_startup_checks
 
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         processing_guarantee=settings.kafka.processing_guarantee,
         broker_commit_interval=settings.kafka.commit_interval,
         broker_max_poll_records=settings.kafka.max_poll_records,
+        consumer_metadata_max_age_ms=round(settings.kafka.metadata_refresh * 1000),
         producer_compression_type=compression,
         store=settings.state.store,
         datadir=settings.state.data_dir,
@@ -63,6 +65,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         logging_config=logging_config(settings.monitoring),
         autodiscover=["agents", "tables"],
         origin="streams",
+        Worker=worker_class(settings.worker.stop_timeout),
     )
     install_startup_checks(app, settings)
     give_back_dropped_events(app)

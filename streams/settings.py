@@ -105,6 +105,11 @@ class KafkaSettings(Section):
         description="Seconds a fetch of the worker's consumer waits for data; a partition emptied meanwhile is "
         "fetched again only after it.",
     )
+    metadata_refresh: float = Field(
+        30.0, gt=0, le=300,
+        description="Seconds between the worker consumer's metadata refreshes. The group's leader rebalances when "
+        "one shows a subscribed topic with partitions it did not assign.",
+    )
     security: KafkaSecurity = KafkaSecurity()
 
     @field_validator("brokers", mode="before")
@@ -270,6 +275,10 @@ class WorkerSettings(Section):
     cpus: frozenset[int] | None = Field(
         None, description="CPUs the worker runs on, written as taskset writes them (3, 0-2,5); unset: any. "
         "One CPU of its own is fastest (see *The worker*).",
+    )
+    stop_timeout: float = Field(
+        30.0, gt=0, description="Seconds a worker told to stop waits for what is pending before it abandons it and "
+        "exits; what it abandons is read again by the next owner.",
     )
 
     @field_validator("cpus", mode="before")

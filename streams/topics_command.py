@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from streams.admin import ensure_topics
+from streams.kafka.lag import GroupReader
 from streams.cli_types import positive_int
 from streams.errors import BrokerUnavailableError
-from streams.kafka_clients import confluent_config
 from streams.settings import load_settings
 from streams.topics import every_topic_config, relay_group_id, tier_topic_names, watched_topic_names
-from tables.health import group_lag
 
 
 def topics_create(args: argparse.Namespace) -> int:
@@ -38,10 +36,13 @@ def lag(args: argparse.Namespace) -> int:
         topics = list(every_topic_config(group, settings.topics, settings.retry))
     else:
         topics = watched_topic_names(settings.topics)
+    reader = GroupReader(settings.kafka)
     try:
-        behind = group_lag(AdminClient(confluent_config(settings.kafka, log_level=0)), group, topics)
+        behind = reader.lag(group, topics)
     except KafkaException as exc:
         raise BrokerUnavailableError(f"cannot read the lag of group {group!r} at {settings.kafka.brokers}: {exc.args[0]}") from None
+    finally:
+        reader.close()
     for topic in topics:
         print(f"{topic:40} {behind[topic]:>12,}" if topic in behind else f"{topic:40} {'no topic':>12}")
     print(f"{'total':40} {sum(behind.values()):>12,}")

@@ -1,4 +1,4 @@
-"""What a worker does before it consumes: pin its CPUs, check the broker, create the retry topics, migrate the database."""
+"""What a worker does before it consumes: pin its CPUs, check the broker, create its topics, migrate the database."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from streams.db.migrate import upgrade
 from streams.errors import BrokerUnavailableError, DatabaseUnavailableError, StreamsError
 from streams.kafka_clients import LoginWatch, confluent_config
 from streams.settings import KafkaSettings, Settings
-from streams.topics import retry_topic_configs
+from streams.topics import every_topic_config
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def install_startup_checks(app: faust.App, settings: Settings) -> None:
                 pin_process(settings.worker.cpus)
             check_broker(settings.kafka)
             ensure_topics(
-                settings.kafka, retry_topic_configs(settings.topics, settings.retry),
+                settings.kafka, every_topic_config(settings.kafka.group_id, settings.topics, settings.retry),
                 settings.topics.partitions, settings.topics.replication_factor,
             )
             if settings.database.migrate_on_start:

@@ -1,9 +1,7 @@
-"""Consumer lag per topic and the recovery state of each table, for /health.
+"""Consumer lag and assignment per topic, the recovery state of each table and of each lane, for /health.
 
-Lag is measured at the broker, for the whole consumer group: for every partition, the last
-offset a read_committed consumer can reach minus the offset the group committed (or the start of
-the log, when it committed none). So any worker gives the same answer, and a worker that is
-stuck shows up as lag even though it cannot report on itself.
+Lag and assignments are the consumer group's, asked of the broker (streams.kafka.lag), so any
+worker gives the same answer.
 """
 
 from __future__ import annotations
@@ -13,50 +11,36 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import KafkaException
 
 from streams.folding_lane import FoldingLane
-
-TIMEOUT = 10.0
-
-
-def group_lag(admin: AdminClient, group: str, topics: Iterable[str]) -> dict[str, int]:
-    """Events not yet processed by ``group``, per topic."""
-    metadata = admin.list_topics(timeout=TIMEOUT)
-    partitions = [
-        TopicPartition(topic, partition)
-        for topic in topics if topic in metadata.topics
-        for partition in metadata.topics[topic].partitions
-    ]
-    if not partitions:
-        return {}
-    ends = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in partitions}, isolation_level=IsolationLevel.READ_COMMITTED,
-        request_timeout=TIMEOUT,
-    )
-    starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, request_timeout=TIMEOUT)
-    request = [ConsumerGroupTopicPartitions(group, partitions)]
-    committed = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group].result().topic_partitions
-    position = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
-    lag: dict[str, int] = {}
-    for tp in partitions:
-        end = ends[tp].result().offset
-        start = starts[tp].result().offset
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - position.get((tp.topic, tp.partition), start))
-    return lag
+from streams.kafka.lag import GroupReader
 
 
-async def topic_health(admin: AdminClient, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
-    """Lag and status per topic; the broker's error when it cannot be asked."""
+def topic_states(reader: GroupReader, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
+    """Per existing topic: the group's lag, whether a member holds it, and a status.
+
+    A topic that exists but that no member of a stable group holds is ``unassigned``: nothing
+    consumes it, though it shows no lag behind a commit that never happened.
+    """
+    lag = reader.lag(group, topics)
+    assigned = reader.assigned_topics(group)
+    states: dict[str, Any] = {}
+    for topic in topics:
+        if topic not in lag:
+            continue
+        held = None if assigned is None else topic in assigned
+        status = "unassigned" if held is False else "lagging" if lag[topic] >= healthy_below else "healthy"
+        states[topic] = {"lag": lag[topic], "assigned": held, "status": status}
+    return states
+
+
+async def topic_health(reader: GroupReader, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
+    """Lag, assignment and status per topic; the broker's error when it cannot be asked."""
     try:
-        lag = await asyncio.to_thread(group_lag, admin, group, topics)
+        return await asyncio.to_thread(topic_states, reader, group, topics, healthy_below)
     except KafkaException as exc:
-        return {"error": f"cannot read consumer lag from the broker: {exc.args[0]}"}
-    return {
-        topic: {"lag": lag[topic], "status": "healthy" if lag[topic] < healthy_below else "lagging"}
-        for topic in topics if topic in lag
-    }
+        return {"error": f"cannot read the consumer group from the broker: {exc.args[0]}"}
 
 
 def table_health(app: faust.App) -> dict[str, dict[str, object]]:
@@ -81,13 +65,13 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
     return states
 
 
-def lane_lag(admin: AdminClient, lane: FoldingLane) -> int:
+def lane_lag(reader: GroupReader, lane: FoldingLane) -> int:
     """Events the lane's own consumer group has not folded yet."""
-    return group_lag(admin, lane.group_id, [lane.source]).get(lane.source, 0)
+    return reader.lag(lane.group_id, [lane.source]).get(lane.source, 0)
 
 
 async def lane_health(
-    admin: AdminClient, lanes: Iterable[FoldingLane], healthy_below: int
+    reader: GroupReader, lanes: Iterable[FoldingLane], healthy_below: int
 ) -> dict[str, dict[str, object]]:
     """Per folding lane: running, joining its group or stopped, the source partitions it holds here, and its
     group's lag; healthy only once running with little lag."""
@@ -96,7 +80,7 @@ async def lane_health(
         lane_state = lane.state()
         state: dict[str, object] = {"state": lane_state, "partitions": lane.partitions()}
         try:
-            lag = await asyncio.to_thread(lane_lag, admin, lane)
+            lag = await asyncio.to_thread(lane_lag, reader, lane)
         except KafkaException as exc:
             state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
         else:

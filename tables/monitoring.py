@@ -1,7 +1,7 @@
 """Prometheus gauges read when metrics are scraped: consumer lag per topic and per lane, events waiting in the
 delay tiers, and keys per table.
 
-Lag comes from the broker (tables.health.group_lag), so it is the group's, the same on every
+Lag comes from the broker (streams.kafka.lag), so it is the group's, the same on every
 worker. What waits in a delay tier is the relays' group's lag on it: the relays commit once a
 second up to their oldest event not yet sent, so it counts the events they hold in memory too.
 Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 import faust
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from streams.folding_lane import FoldingLane
-from tables.health import group_lag, lane_lag
+from streams.kafka.lag import GroupReader
+from tables.health import lane_lag
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ class StreamsCollector(Collector):
     """Reads lag and table sizes when Prometheus scrapes, never in between."""
 
     def __init__(
-        self, app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]],
+        self, app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]],
         lanes: Sequence[FoldingLane], relays: tuple[str, list[str]],
     ) -> None:
         self.app = app
-        self.admin = admin
+        self.reader = reader
         self.topics = topics
         self.lanes = lanes
         self.relay_group, self.tiers = relays
@@ -80,7 +80,7 @@ class StreamsCollector(Collector):
         lags = lane_lag_family()
         for lane in self.lanes:
             try:
-                lags.add_metric([lane.name], lane_lag(self.admin(), lane))
+                lags.add_metric([lane.name], lane_lag(self.reader(), lane))
             except KafkaException as exc:
                 logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
         yield lags
@@ -95,7 +95,7 @@ class StreamsCollector(Collector):
     def lag_of(self, family: GaugeMetricFamily, group: str, topics: list[str], what: str) -> GaugeMetricFamily:
         """``family`` with ``group``'s lag on each of ``topics``; empty, with a warning, if the broker cannot say."""
         try:
-            for topic, events in group_lag(self.admin(), group, topics).items():
+            for topic, events in self.reader().lag(group, topics).items():
                 family.add_metric([topic], events)
         except KafkaException as exc:
             logger.warning("%s not measured: %s", what, exc.args[0])
@@ -103,8 +103,8 @@ class StreamsCollector(Collector):
 
 
 def register_collector(
-    app: faust.App, admin: Callable[[], AdminClient], topics: Callable[[], list[str]], lanes: Sequence[FoldingLane],
+    app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]], lanes: Sequence[FoldingLane],
     relays: tuple[str, list[str]],
 ) -> None:
     """``relays``: the relays' consumer group and the delay-tier topics it reads."""
-    REGISTRY.register(StreamsCollector(app, admin, topics, lanes, relays))
+    REGISTRY.register(StreamsCollector(app, reader, topics, lanes, relays))

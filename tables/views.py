@@ -15,7 +15,6 @@ from datetime import date, datetime, timezone
 from importlib.resources import files
 
 import faust
-from confluent_kafka.admin import AdminClient
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable, ValidationError as BadRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
@@ -24,7 +23,8 @@ from sqlalchemy import select
 from streams.app import app, sessions, settings
 from streams.db.models import EmailStatistics
 from streams.db.outage import is_outage
-from streams.kafka_clients import confluent_config
+from streams import worker
+from streams.kafka.lag import GroupReader
 from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
@@ -55,6 +55,10 @@ def day_param(request: Request, name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise BadRequest(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -156,19 +160,29 @@ class UserStatsView(View):
 
 
 @functools.cache
-def admin() -> AdminClient:
-    """One admin client per worker, made on first use, for lag in /health and the metrics."""
-    return AdminClient(confluent_config(settings.kafka, log_level=0))
+def group_reader() -> GroupReader:
+    """One reader of the consumer groups per worker, made on first use, for /health and the metrics."""
+    return GroupReader(settings.kafka)
+
+
+@app.on_before_shutdown.connect  # type: ignore[arg-type]
+def close_group_reader(app: faust.App, **kwargs: object) -> None:
+    if group_reader.cache_info().currsize:
+        group_reader().close()
 
 
 @app.page("/health")
 class HealthView(View):
-    """Consumer lag and status per topic, each table's recovery state and each lane's; 503 while anything is unhealthy."""
+    """Consumer lag, assignment and status per topic, each table's recovery state and each lane's; 503 while anything
+    is unhealthy, and while the worker is starting or stopping, when it asks the broker nothing."""
 
     async def get(self, request: Request) -> Response:
-        lag = await topic_health(admin(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
+        state = worker.state()
+        if state != "ready":
+            return self.json({"status": state, "checked_at": now()}, status=503)
+        lag = await topic_health(group_reader(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
         tables = table_health(app)
-        lanes = await lane_health(admin(), [signup_lane], settings.state.healthy_lag)
+        lanes = await lane_health(group_reader(), [signup_lane], settings.state.healthy_lag)
         healthy = (
             "error" not in lag and not app.rebalancing
             and all(topic["status"] == "healthy" for topic in lag.values())
@@ -177,7 +191,7 @@ class HealthView(View):
         )
         body = {
             "status": "healthy" if healthy else "unhealthy",
-            "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "checked_at": now(),
             "healthy_lag_below": settings.state.healthy_lag,
             "rebalancing": bool(app.rebalancing),
             "topics": lag,
@@ -208,7 +222,7 @@ class EmailStatisticsView(View):
 
 if settings.monitoring.enabled:
     register_collector(
-        app, admin, functools.partial(watched_topic_names, settings.topics), [signup_lane],
+        app, group_reader, functools.partial(watched_topic_names, settings.topics), [signup_lane],
         (relay_group_id(settings.kafka.group_id), list(tier_topic_names(settings.topics, settings.retry))),
     )
 

@@ -21,7 +21,7 @@ from streams.folding_lane import FoldingLane
 from streams.producer import EventProducer
 from streams.settings import KafkaSettings, Settings
 from streams.topics import SIGNUP_PARTIALS, changelog_topic_name
-from tables.health import group_lag
+from streams.kafka.lag import GroupReader
 from tables.signups import DayCount, fold_signups, sum_partials
 
 TIMEOUT = 90.0
@@ -85,11 +85,11 @@ def test_a_lane_counts_each_signup_once_across_a_restart_a_lost_store_and_a_full
 
     again = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-again"})
     rereader = lanes("store-b", again)
-    admin = AdminClient({"bootstrap.servers": namespace.bootstrap})
+    reader = GroupReader(settings.kafka)
     source = settings.topics.user_events
 
     def reread() -> bool:
-        return rereader.partitions() == [0, 1, 2, 3] and group_lag(admin, rereader.group_id, [source]).get(source) == 0
+        return rereader.partitions() == [0, 1, 2, 3] and reader.lag(rereader.group_id, [source]).get(source) == 0
 
     wait_until(reread, "a new group on an empty store to read every event again")
     assert counted(rereader) == per_day(first + second), "events read again were counted again"
@@ -166,9 +166,10 @@ def test_a_store_ahead_of_its_changelog_made_again_is_discarded_not_added_to(nam
     publish(settings, events)
     again = settings.kafka.model_copy(update={"group_id": f"{settings.kafka.group_id}-again"})
     rereader = lanes("store-a", again)
+    reader = GroupReader(settings.kafka)
 
     def reread() -> bool:
-        return rereader.partitions() == [0, 1, 2, 3] and group_lag(admin, rereader.group_id, [source]).get(source) == 0
+        return rereader.partitions() == [0, 1, 2, 3] and reader.lag(rereader.group_id, [source]).get(source) == 0
 
     wait_until(reread, "a new group to read the new topic into the old store")
     assert counted(rereader) == per_day(events), "the old store's counts were kept"

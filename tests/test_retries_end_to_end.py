@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 from streams.admin import ensure_topics
 from streams.db.engine import sync_engine
 from streams.db.models import DeadLetter, EmailLog, ProcessedEvent
-from streams.events import UserCreated
+from streams.events import DataExport, EmailNotification, PostLiked, UserCreated
 from streams.producer import EventProducer
 from streams.retry import ATTEMPTS, ORIGIN_TOPIC
 from streams.worker_process import WorkerProcess
 from tests.conftest import ROOT
 from tests.databases import seed_users
 from tests.prometheus_reading import samples
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -232,3 +233,40 @@ def test_delayed_events_are_never_delivered_early(namespace, tmp_path, smtp_serv
     assert eventually(lambda: worker.get("/signups")["total"] == 40, what="40 signups")
     assert eventually(lambda: waiting_in_tiers(worker) == 0, what="no delayed event left waiting")
     assert samples(worker.url + "/metrics")[("streams_relay_lateness_seconds_count", frozenset())] == 40
+
+
+def test_an_event_of_another_family_is_dead_lettered_at_once_on_each_family_topic(
+    namespace, tmp_path, smtp_server, start_worker,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'streams.db'}"
+    names = namespace.settings().topics
+    strays = {
+        names.user_events: PostLiked.new(post_id="p1", user_id="u1"),
+        names.post_events: UserCreated.new(user_id="u2", email="u2@example.com", username="u2"),
+        names.email_events: DataExport.new(user_id="u3", format="json"),
+        names.export_events: EmailNotification.new(
+            user_id="u4", template="announcement", data={"title": "T", "body": "B"},
+        ),
+    }
+    with EventProducer(namespace.settings()) as producer:
+        for topic, event in strays.items():
+            producer.publish(event, topic=topic)
+    worker = start_worker(**worker_env(url, smtp_server.port))
+
+    letters = wait_until(lambda: len(found := rows(url, DeadLetter)) == 4 and found, "four dead letters", alive=worker.alive)
+    by_topic = {letter.origin_topic: letter for letter in letters}
+    assert set(by_topic) == set(strays)
+    for topic, event in strays.items():
+        letter = by_topic[topic]
+        kind = type(event).__name__
+        assert (letter.event_id, letter.event_type, letter.error_type, letter.attempts) == (
+            str(event.id), kind, "WrongTopicError", 1,
+        )
+        assert kind in letter.error_message and topic in letter.error_message
+        assert f"dead-lettered event id={event.id} type={kind}" in worker.log_file.read_text()
+    seen = samples(worker.url + "/metrics")
+    for topic, agent in zip(strays, ("users", "posts", "emails", "exports")):
+        labels = frozenset({("topic", topic), ("agent", agent), ("error_type", "WrongTopicError")})
+        assert seen[("streams_events_dead_lettered_total", labels)] == 1
+        assert seen.get(("streams_events_processed_total", frozenset({("topic", topic), ("agent", agent)})), 0) == 0
+    assert worker.alive()

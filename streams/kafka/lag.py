@@ -1,0 +1,101 @@
+"""Consumer groups as the broker sees them: their lag per topic and the topics their members hold.
+
+Lag is measured at the broker, for a whole group: for every partition, the last offset a
+read_committed consumer can reach minus the offset the group committed (or the start of the
+log, when it committed none). So any worker gives the same answer, and a worker that is stuck
+shows up as lag even though it cannot report on itself.
+
+A group's committed offsets are read through a consumer handle of that group
+(``Consumer.committed``), never through ``AdminClient.list_consumer_group_offsets``. When an
+OffsetFetch answer says the coordinator is not (or not yet) there, librdkafka asks the client's
+consumer-group handle to look it up again, and an admin client has none: the process dies with
+a NULL dereference in ``rd_kafka_cgrp_op`` (confluentinc/librdkafka#5040). A broker answers so
+while a group's coordinator is loading or moving, as on every fresh broker. A consumer handle
+has the group handle the lookup needs. It never subscribes, so it never joins the group.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from confluent_kafka import ConsumerGroupState, Consumer, IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from streams.kafka_clients import confluent_config
+from streams.settings import KafkaSettings
+
+TIMEOUT = 10.0
+
+
+class GroupReader:
+    """Reads consumer groups' committed offsets, lag and assignments; one per process, safe across threads."""
+
+    def __init__(self, kafka: KafkaSettings, timeout: float = TIMEOUT) -> None:
+        self.kafka = kafka
+        self.timeout = timeout
+        self.admin = AdminClient(confluent_config(kafka, log_level=0))
+        self._offset_readers: dict[str, tuple[Consumer, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def _offset_reader(self, group: str) -> tuple[Consumer, threading.Lock]:
+        with self._lock:
+            if group not in self._offset_readers:
+                consumer = Consumer(confluent_config(
+                    self.kafka, log_level=0, **{
+                        "group.id": group,
+                        "enable.auto.commit": False,
+                        # Committed offsets as they stand, without waiting for a member's open transaction.
+                        "isolation.level": "read_uncommitted",
+                    },
+                ))
+                self._offset_readers[group] = (consumer, threading.Lock())
+            return self._offset_readers[group]
+
+    def committed(self, group: str, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        """The offsets ``group`` committed for ``partitions``; a partition it never committed is left out."""
+        consumer, lock = self._offset_reader(group)
+        with lock:
+            answered = consumer.committed(partitions, timeout=self.timeout)
+        return {(tp.topic, tp.partition): tp.offset for tp in answered if tp.offset >= 0}
+
+    def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
+        """Every partition of those ``topics`` that exist."""
+        metadata = self.admin.list_topics(timeout=self.timeout)
+        return [
+            TopicPartition(topic, partition)
+            for topic in topics if topic in metadata.topics
+            for partition in metadata.topics[topic].partitions
+        ]
+
+    def lag(self, group: str, topics: Iterable[str]) -> dict[str, int]:
+        """Events not yet processed by ``group``, per existing topic."""
+        partitions = self.partitions(topics)
+        if not partitions:
+            return {}
+        ends = self.admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions}, isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=self.timeout,
+        )
+        starts = self.admin.list_offsets({tp: OffsetSpec.earliest() for tp in partitions}, request_timeout=self.timeout)
+        position = self.committed(group, partitions)
+        lag: dict[str, int] = {}
+        for tp in partitions:
+            end = ends[tp].result().offset
+            start = starts[tp].result().offset
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - position.get((tp.topic, tp.partition), start))
+        return lag
+
+    def assigned_topics(self, group: str) -> set[str] | None:
+        """The topics some member of ``group`` holds partitions of; None unless the group is stable."""
+        description = self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[group].result()
+        if description.state != ConsumerGroupState.STABLE:
+            return None
+        return {tp.topic for member in description.members for tp in member.assignment.topic_partitions}
+
+    def close(self) -> None:
+        with self._lock:
+            readers, self._offset_readers = self._offset_readers, {}
+        for consumer, lock in readers.values():
+            with lock:
+                consumer.close()
