@@ -1,8 +1,8 @@
 """End-to-end latency of the signup count through the streams worker at a paced rate of signups.
 
-An event is done when the consumer group of the worker's signup lane has committed an offset past
-it on its partition: the event is decoded, folded, its day's count is in the changelog and the
-RocksDB store (the lane writes every STREAMS_STATE__BATCH_WINDOW), and the offset is committed.
+An event is done when the consumer group of the worker's state engine has committed an offset past
+it on its partition: the event is decoded, folded, its day's count is in the changelog, and the
+offset is committed in the same transaction (one every STREAMS_STATE__BATCH_WINDOW).
 Its latency is the time the committed offset was first seen past it minus the event's timestamp,
 which the producer set when it produced it. The group's committed offsets are sampled every 10 ms.
 """
@@ -21,12 +21,11 @@ from bench.retries import percentile
 from bench.signups_throughput import signup_events
 from bench.workers import bench_worker
 from streams.admin import ensure_topics
-from streams.folding_lane import lane_group
 from streams.producer import EventProducer
-from streams.topics import SIGNUP_PARTIALS
+from streams.topics import state_group_id
 from tests.conftest import Namespace
 
-DEFINITION = ("latency = time the signup lane's committed offset was first seen past the event "
+DEFINITION = ("latency = time the state engine's committed offset was first seen past the event "
               "(sampled every 10 ms) - the event's producer timestamp")
 WARM_UP_EVENTS = 200
 
@@ -129,7 +128,7 @@ def paced_run(
     """
     namespace = Namespace(f"lat{uuid.uuid4().hex[:8]}", bootstrap)
     settings = namespace.settings()
-    topic, group = settings.topics.user_events, lane_group(settings.kafka.group_id, SIGNUP_PARTIALS)
+    topic, group = settings.topics.user_events, state_group_id(settings.kafka.group_id)
     ensure_topics(settings.kafka, {topic: {}}, partitions, 1)
     worker = bench_worker({**namespace.env, "STREAMS_TOPICS__PARTITIONS": str(partitions)}, home, namespace.prefix)
     watch = CommitWatch(bootstrap, group, topic, partitions)

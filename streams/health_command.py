@@ -45,14 +45,14 @@ def health(args: argparse.Namespace) -> int:
                 print(f"  lag unknown: {state}")
         for table, state in body.get("tables", {}).items():
             print(f"  table {table:36} {state['state']}")
-        for lane, state in body.get("lanes", {}).items():
+        for name, state in body.get("states", {}).items():
             detail = f"lag {state['lag']:>10,}  {state['status']}" if "lag" in state else state.get("error", "")
-            print(f"  lane  {lane:36} {detail}  {state['state']}, partitions {state['partitions']}")
+            print(f"  state {name:36} {detail}  {state['state']}, partitions {state['partitions']}")
     return 0 if body["status"] == "healthy" else 1
 
 
 def add_health_command(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser("health", help="a worker's health: lag per topic and lane, table recovery; exit 1 if unhealthy")
+    command = commands.add_parser("health", help="a worker's health: lag per topic and state, table recovery; exit 1 if unhealthy")
     command.add_argument("--url", help="the worker's web view (default http://127.0.0.1:<web.port>)")
     command.add_argument("--timeout", type=float, default=15.0)
     command.add_argument("--json", action="store_true", help="print the whole /health document")

@@ -25,6 +25,10 @@ EVENTS_DEAD_LETTERED = Counter(
 DEAD_LETTERS_STORED = Counter(
     "streams_dead_letters_stored", "Dead letters stored in the dead_letters table.", ["origin_topic", "error_type"]
 )
+STATE_ENGINE_RESTARTS = Counter(
+    "streams_state_engine_restarts", "Times the state engine started over from what was committed, after a refused "
+    "transaction (this worker had lost its partitions) or a broker error.",
+)
 EVENTS_RELAYED = Counter(
     "streams_events_relayed", "Delayed or retried events the relay sent on when due.", ["destination"]
 )

@@ -197,10 +197,15 @@ class StateSettings(Section):
     store: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://")
     data_dir: Path = Path(".streams/worker")
     batch_size: int = Field(
-        1000, ge=1, description="Events folded into one table write per key; the most a folding lane reads at once.",
+        1000, ge=1, description="Events folded into one table write per key; the most the state engine reads at once.",
     )
     batch_window: float = Field(
-        0.2, gt=0, description="Seconds to wait for a batch to fill; how often a folding lane writes its changes.",
+        0.2, gt=0, description="Seconds to wait for a batch to fill; how often the state engine commits a transaction.",
+    )
+    session_timeout: float = Field(
+        10.0, ge=6, le=300,
+        description="Seconds the state engine may go silent before its group gives its partitions to another "
+        "worker, whose commits then refuse the silent one's.",
     )
     standby_replicas: int = Field(1, ge=0, description="Other workers that keep a warm copy of each table partition.")
     healthy_lag: int = Field(1000, ge=0, description="A topic whose consumer lag is below this is healthy.")

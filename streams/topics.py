@@ -80,6 +80,11 @@ def tier_topic_name(prefix: str, delay: float) -> str:
     return f"{prefix}-{round(delay * 1000)}ms"
 
 
+def state_group_id(group_id: str) -> str:
+    """The consumer group through which the state engines of the app ``group_id`` share the sources' partitions."""
+    return f"{group_id}-state"
+
+
 def relay_group_id(group_id: str) -> str:
     """The consumer group through which the relays of the app ``group_id`` share the tiers' partitions."""
     return f"{group_id}-relay"

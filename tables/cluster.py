@@ -76,7 +76,7 @@ async def answer_for_key(
 def other_workers(app: faust.App, table: faust.types.CollectionT | None = None) -> list[URL]:
     """The web views of the other workers that hold active partitions of ``table`` (of any table when None).
 
-    State kept outside Faust's tables (a folding lane) is spread over the workers by a consumer
+    State kept outside Faust's tables (the state engine's) is spread over the workers by a consumer
     group of its own, so a question about it goes to every worker.
     """
     own = URL(str(app.conf.canonical_url))

@@ -1,4 +1,4 @@
-"""Consumer lag and assignment per topic, the recovery state of each table and of each lane, for /health.
+"""Consumer lag and assignment per topic, the recovery state of each table and of each state, for /health.
 
 Lag and assignments are the consumer group's, asked of the broker (streams.kafka.lag), so any
 worker gives the same answer.
@@ -7,14 +7,13 @@ worker gives the same answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 import faust
 from confluent_kafka import KafkaException
 
-from streams.folding_lane import FoldingLane
 from streams.kafka.lag import GroupReader
+from streams.state.engine import State, StateEngine
 
 
 def topic_states(reader: GroupReader, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
@@ -65,26 +64,34 @@ def table_health(app: faust.App) -> dict[str, dict[str, object]]:
     return states
 
 
-def lane_lag(reader: GroupReader, lane: FoldingLane) -> int:
-    """Events the lane's own consumer group has not folded yet."""
-    return reader.lag(lane.group_id, [lane.source]).get(lane.source, 0)
+def state_lag(reader: GroupReader, engine: StateEngine, state: State[Any]) -> int:
+    """Events of ``state``'s source the engine's consumer group has not folded yet."""
+    return reader.lag(engine.group_id, [state.source]).get(state.source, 0)
 
 
-async def lane_health(
-    reader: GroupReader, lanes: Iterable[FoldingLane], healthy_below: int
-) -> dict[str, dict[str, object]]:
-    """Per folding lane: running, joining its group or stopped, the source partitions it holds here, and its
-    group's lag; healthy only once running with little lag."""
+def restore_progress(engine: StateEngine, state: State[Any]) -> list[dict[str, object]]:
+    return [
+        {"partition": progress.partition, "restored": progress.restored, "records_left": progress.records_left,
+         "records_per_second": round(progress.rate()), "done": progress.finished is not None}
+        for progress in sorted(engine.restores(state), key=lambda progress: progress.partition)
+    ]
+
+
+async def state_health(reader: GroupReader, engine: StateEngine, healthy_below: int) -> dict[str, dict[str, object]]:
+    """Per state: the engine running, joining its group or stopped; the partitions it holds here, their restores,
+    and the group's lag on the state's source; healthy only once running with little lag."""
+    engine_status = engine.status()
     states: dict[str, dict[str, object]] = {}
-    for lane in lanes:
-        lane_state = lane.state()
-        state: dict[str, object] = {"state": lane_state, "partitions": lane.partitions()}
+    for state in engine.states:
+        health: dict[str, object] = {
+            "state": engine_status, "partitions": engine.partitions(state), "restores": restore_progress(engine, state),
+        }
         try:
-            lag = await asyncio.to_thread(lane_lag, reader, lane)
+            lag = await asyncio.to_thread(state_lag, reader, engine, state)
         except KafkaException as exc:
-            state["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
+            health["error"] = f"cannot read consumer lag from the broker: {exc.args[0]}"
         else:
-            status = "lagging" if lag >= healthy_below else "healthy" if lane_state == "running" else lane_state
-            state.update(lag=lag, status=status)
-        states[lane.name] = state
+            status = "lagging" if lag >= healthy_below else "healthy" if engine_status == "running" else engine_status
+            health.update(lag=lag, status=status)
+        states[state.name] = health
     return states

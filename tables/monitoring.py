@@ -1,4 +1,4 @@
-"""Prometheus gauges read when metrics are scraped: consumer lag per topic and per lane, events waiting in the
+"""Prometheus gauges read when metrics are scraped: consumer lag per topic and per state, events waiting in the
 delay tiers, and keys per table.
 
 Lag comes from the broker (streams.kafka.lag), so it is the group's, the same on every
@@ -6,7 +6,7 @@ worker. What waits in a delay tier is the relays' group's lag on it: the relays 
 second up to their oldest event not yet sent, so it counts the events they hold in memory too.
 Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
 estimate: counting a million keys on every scrape would cost more than the scrape is worth. A
-folding lane's state is counted as a table of its name, from the keys it holds in memory.
+state of the state engine is counted as a table of its name, the same way.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from confluent_kafka import KafkaException
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.folding_lane import FoldingLane
+from streams.state.engine import StateEngine
 from streams.kafka.lag import GroupReader
-from tables.health import lane_lag
+from tables.health import state_lag
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ def lag_family() -> GaugeMetricFamily:
     return GaugeMetricFamily("streams_consumer_lag", "Events the consumer group has not processed yet.", labels=["topic"])
 
 
-def lane_lag_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily("streams_lane_lag", "Events a folding lane's consumer group has not folded yet.",
-                             labels=["lane"])
+def state_lag_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("streams_state_lag", "Events of a state's source the state engine's group has not folded yet.",
+                             labels=["state"])
 
 
 def relay_pending_family() -> GaugeMetricFamily:
@@ -60,36 +60,36 @@ class StreamsCollector(Collector):
 
     def __init__(
         self, app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]],
-        lanes: Sequence[FoldingLane], relays: tuple[str, list[str]],
+        engine: StateEngine, relays: tuple[str, list[str]],
     ) -> None:
         self.app = app
         self.reader = reader
         self.topics = topics
-        self.lanes = lanes
+        self.engine = engine
         self.relay_group, self.tiers = relays
 
     def describe(self) -> Iterator[Metric]:
         """The metric names alone, so registering does not ask the broker."""
         yield lag_family()
-        yield lane_lag_family()
+        yield state_lag_family()
         yield relay_pending_family()
         yield keys_family()
 
     def collect(self) -> Iterator[Metric]:
         yield self.lag_of(lag_family(), self.app.conf.id, self.topics(), "consumer lag")
-        lags = lane_lag_family()
-        for lane in self.lanes:
+        lags = state_lag_family()
+        for state in self.engine.states:
             try:
-                lags.add_metric([lane.name], lane_lag(self.reader(), lane))
+                lags.add_metric([state.name], state_lag(self.reader(), self.engine, state))
             except KafkaException as exc:
-                logger.warning("lag of lane %s not measured: %s", lane.name, exc.args[0])
+                logger.warning("lag of state %s not measured: %s", state.name, exc.args[0])
         yield lags
         yield self.lag_of(relay_pending_family(), self.relay_group, self.tiers, "events waiting in the delay tiers")
         keys = keys_family()
         for name, table in list(self.app.tables.items()):
             keys.add_metric([name], held_keys(table))
-        for lane in self.lanes:
-            keys.add_metric([lane.name], len(lane.items()))
+        for state in self.engine.states:
+            keys.add_metric([state.name], self.engine.estimated_keys(state))
         yield keys
 
     def lag_of(self, family: GaugeMetricFamily, group: str, topics: list[str], what: str) -> GaugeMetricFamily:
@@ -103,8 +103,8 @@ class StreamsCollector(Collector):
 
 
 def register_collector(
-    app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]], lanes: Sequence[FoldingLane],
+    app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]], engine: StateEngine,
     relays: tuple[str, list[str]],
 ) -> None:
     """``relays``: the relays' consumer group and the delay-tier topics it reads."""
-    REGISTRY.register(StreamsCollector(app, reader, topics, lanes, relays))
+    REGISTRY.register(StreamsCollector(app, reader, topics, engine, relays))

@@ -1,14 +1,13 @@
-"""Signups per UTC day, as RocksDB-backed stream state folded by a lane beside the agents.
+"""Signups per UTC day, as RocksDB-backed stream state folded by the state engine beside the agents.
 
 The source topic is keyed by user id, so one day's signups arrive on every partition. Each
 partition therefore keeps its own partial count per day, under a key that names the partition:
 a key is only ever written from events of its own partition. Readers add the partials up.
 
-Counting is a pure fold of user-events, so it runs in a folding lane (streams.folding_lane)
-rather than through a Faust agent: batches straight from librdkafka, no typed event objects, one
-changelog record per changed day and partition per interval. Each partial remembers the last
-source offset it counted, so an event delivered again (after a rebalance or a crash) is not
-counted twice.
+Counting is a pure fold of user-events, so it runs in the state engine (streams.state) rather
+than through a Faust agent: batches straight from librdkafka, no typed event objects, one
+changelog record per changed day and partition per transaction. Each partial also remembers the
+last source offset it counted.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from confluent_kafka import Message
 from streams import metrics
 from streams.app import app, codec, settings
 from streams.events import UserCreated
-from streams.folding_lane import FoldingLane, LaneService
+from streams.state.engine import State
 from streams.retry import meant_for, read_headers
 from streams.topics import SIGNUP_PARTIALS, changelog_topic_name
 
@@ -73,7 +72,7 @@ def signup_days(messages: Sequence[Message]) -> Iterator[tuple[int, str]]:
     """(offset, UTC day) of each UserCreated among ``messages``.
 
     Other events count for nothing, and neither do undecodable ones (the users agent
-    dead-letters those) or retries addressed to another agent: this lane counted them the first time.
+    dead-letters those) or retries addressed to another agent: this fold counted them the first time.
     """
     for message in messages:
         headers = cast(list[tuple[str, bytes | None]] | None, message.headers())
@@ -92,14 +91,7 @@ def fold_signups(partials: Mapping[str, DayCount], partition: int, messages: Seq
         return count_signups_by_day(partials, signup_days(messages), partition)
 
 
-signup_lane = FoldingLane(
-    SIGNUP_PARTIALS, settings.kafka, settings.topics.user_events,
-    changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS), settings.state.data_dir / "lanes" / AGENT,
-    fold_signups, DayCount.dumps, DayCount.loads, settings.state.batch_size, settings.state.batch_window,
-    settings.topics.partitions, settings.topics.replication_factor,
+signup_partials: State[DayCount] = State(
+    SIGNUP_PARTIALS, settings.topics.user_events, changelog_topic_name(settings.kafka.group_id, SIGNUP_PARTIALS),
+    fold_signups, DayCount.dumps, DayCount.loads,
 )
-
-
-@app.service
-class SignupCounting(LaneService):
-    lane = signup_lane

@@ -29,9 +29,10 @@ from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import token_required
 from tables.cluster import answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
-from tables.health import lane_health, table_health, topic_health
+from tables.engine import state_engine
+from tables.health import state_health, table_health, topic_health
 from tables.monitoring import register_collector
-from tables.signups import signup_lane, sum_partials
+from tables.signups import signup_partials, sum_partials
 from tables.user_stats import user_stats
 
 #: Entity ids as upstream services issue them; anything else in a URL is a mistake, not a key.
@@ -91,7 +92,7 @@ class SignupsView(View):
         if start and end and start > end:
             raise BadRequest(f"from ({start}) is after to ({end})")
         def local() -> dict[str, int]:
-            return sum_partials(signup_lane.items())
+            return sum_partials(state_engine.items(signup_partials))
 
         if asks_locally(request):
             return self.json(local())
@@ -173,7 +174,7 @@ def close_group_reader(app: faust.App, **kwargs: object) -> None:
 
 @app.page("/health")
 class HealthView(View):
-    """Consumer lag, assignment and status per topic, each table's recovery state and each lane's; 503 while anything
+    """Consumer lag, assignment and status per topic, each table's recovery state and each state's; 503 while anything
     is unhealthy, and while the worker is starting or stopping, when it asks the broker nothing."""
 
     async def get(self, request: Request) -> Response:
@@ -182,12 +183,12 @@ class HealthView(View):
             return self.json({"status": state, "checked_at": now()}, status=503)
         lag = await topic_health(group_reader(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
         tables = table_health(app)
-        lanes = await lane_health(group_reader(), [signup_lane], settings.state.healthy_lag)
+        states = await state_health(group_reader(), state_engine, settings.state.healthy_lag)
         healthy = (
             "error" not in lag and not app.rebalancing
             and all(topic["status"] == "healthy" for topic in lag.values())
             and all(table["state"] == "ready" for table in tables.values())
-            and all(lane.get("status") == "healthy" for lane in lanes.values())
+            and all(state.get("status") == "healthy" for state in states.values())
         )
         body = {
             "status": "healthy" if healthy else "unhealthy",
@@ -196,7 +197,7 @@ class HealthView(View):
             "rebalancing": bool(app.rebalancing),
             "topics": lag,
             "tables": tables,
-            "lanes": lanes,
+            "states": states,
         }
         return self.json(body, status=200 if healthy else 503)
 
@@ -222,7 +223,7 @@ class EmailStatisticsView(View):
 
 if settings.monitoring.enabled:
     register_collector(
-        app, group_reader, functools.partial(watched_topic_names, settings.topics), [signup_lane],
+        app, group_reader, functools.partial(watched_topic_names, settings.topics), state_engine,
         (relay_group_id(settings.kafka.group_id), list(tier_topic_names(settings.topics, settings.retry))),
     )
 

@@ -182,12 +182,12 @@ def test_health_reports_a_worker_and_fails_clearly_without_one(cli_env, start_wo
         code = main(["health", "--url", worker.url])
         out = capsys.readouterr().out
         answers.append((code, out))
-        # The lane joins a consumer group of its own, after the worker's agents have theirs.
+        # The state engine joins a consumer group of its own, after the worker's agents have theirs.
         if code == 0 and "partitions [0, 1, 2, 3]" in out or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert all("partitions [0, 1, 2, 3]" in out for code, out in answers if code == 0), "healthy before the lane joined"
+    assert all("partitions [0, 1, 2, 3]" in out for code, out in answers if code == 0), "healthy before the state engine joined"
     assert code == 0 and "status: healthy" in out and "table post-engagement" in out
-    assert "lane  signup-partials" in out and "partitions [0, 1, 2, 3]" in out
+    assert "state signup-partials" in out and "partitions [0, 1, 2, 3]" in out
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]) == 1
     assert "no worker answered" in capsys.readouterr().err

@@ -1,0 +1,21 @@
+"""The worker's state engine and every state it folds: it runs beside the agents for as long as the worker runs."""
+
+from __future__ import annotations
+
+from streams.app import app, settings
+from streams.state.engine import EngineService, StateEngine
+from streams.topics import state_group_id
+from tables.signups import signup_partials
+
+STATES = [signup_partials]
+
+state_engine = StateEngine(
+    settings.kafka, state_group_id(settings.kafka.group_id), STATES, settings.state.data_dir / "state",
+    settings.state.batch_size, settings.state.batch_window, settings.state.session_timeout, settings.topics.partitions,
+    settings.topics.replication_factor,
+)
+
+
+@app.service
+class StateEngineService(EngineService):
+    engine = state_engine
