@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import partial
@@ -28,8 +27,8 @@ from streams.events import Event, UndecodableEvent
 from streams.lanes import Lanes
 from streams.retry_commits import CommitSoon
 from streams.retry import (
-    ATTEMPTS, DUE_AT, ERROR_MESSAGE, ERROR_TYPE, FAILED_AT, ORIGIN_OFFSET, ORIGIN_PARTITION, ORIGIN_TOPIC,
-    TARGET_AGENT, TRACEBACK, RetryPolicy, attempts_made, due_at, meant_for, read_headers, tier_for, write_headers,
+    DUE_AT, RetryPolicy, attempts_made, dead_letter_headers, due_at, failure_headers, meant_for, read_headers,
+    tier_for, write_headers,
 )
 from streams.sending import send_for
 from streams.topics import Family, RetryTopics
@@ -44,9 +43,6 @@ Turn = Callable[..., AbstractAsyncContextManager[None]]
 STOP_GRACE_S = 10.0
 #: Retried attempts an agent takes from its stream before it waits for some to finish.
 RETRIED_PENDING = 1_000
-
-#: Kafka headers are small; the end of a traceback names the failing line.
-TRACEBACK_CHARS = 8000
 
 
 class UndecodableEventError(PermanentError):
@@ -77,25 +73,13 @@ class FailureRouter:
         """Route ``event`` (its headers as read by ``read_headers``) after its handler raised ``error``."""
         message = event.message
         attempt = attempts_made(headers) + 1
-        now_ms = int(time.time() * 1000)
-        routing: dict[str, str | int] = {
-            **headers,
-            ATTEMPTS: attempt,
-            ORIGIN_TOPIC: message.topic,
-            ORIGIN_PARTITION: message.partition,
-            ORIGIN_OFFSET: message.offset,
-            TARGET_AGENT: agent,
-            ERROR_TYPE: type(error).__name__,
-            ERROR_MESSAGE: str(error),
-            FAILED_AT: now_ms,
-        }
+        routing = failure_headers(headers, attempt, message.topic, message.partition, message.offset, agent, error)
         labels = (message.topic, agent, type(error).__name__)
         described = describe(event.value)
         delay = self.policy.next_delay(error, attempt)
         if delay is None:
-            routing.pop(DUE_AT, None)
-            routing[TRACEBACK] = "".join(traceback.format_exception(error))[-TRACEBACK_CHARS:]
-            await send_for(self.app, message.tp, self.topics.dead_letters, message.key, message.value, write_headers(routing))
+            dead = dead_letter_headers(routing, error)
+            await send_for(self.app, message.tp, self.topics.dead_letters, message.key, message.value, write_headers(dead))
             metrics.EVENTS_DEAD_LETTERED.labels(*labels).inc()
             logger.error(
                 "dead-lettered %s topic=%s partition=%d offset=%d agent=%s after %d attempt(s): %s: %s",
@@ -103,7 +87,7 @@ class FailureRouter:
                 extra=log_fields(event, agent, attempt),
             )
             return
-        routing[DUE_AT] = now_ms + round(delay * 1000)
+        routing[DUE_AT] = int(time.time() * 1000) + round(delay * 1000)
         tier = self.topics.tiers[tier_for(self.tiers, delay)]
         await send_for(self.app, message.tp, tier, message.key, message.value, write_headers(routing))
         self.commits.request()

@@ -1,7 +1,7 @@
 """The Faust application: ``faust -A streams.app worker -l info`` starts a worker.
 
-Agents and tables live outside the core and are found by autodiscovery, so this module never
-imports them.
+Agents and the states of the state engine live outside the core and are found by autodiscovery,
+so this module never imports them.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import faust
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streams.agent_loop import FailureRouter
-from streams.changelog_flush import commit_changelogs_with_offsets
-from streams.changelog_offsets import fix_changelog_offsets
 from streams.codec import EventCodec, build_codec, register_faust_codec
 from streams.coordinator_lookup import retry_coordinator_lookups
 from streams.db.engine import async_engine, session_factory
@@ -22,7 +20,6 @@ from streams.fetch_wait import cap_fetch_wait
 from streams.flow_control import pause_topics_on_full_buffers
 from streams.kafka_clients import faust_credentials
 from streams.logs import logging_config
-from streams.local_state import guard_local_state
 from streams.services.email import Mailer
 from streams.priorities import PriorityGate, fetch_in_priority_order
 from streams.relay import Relay, relay_forever
@@ -36,10 +33,8 @@ from streams.worker_startup import install_startup_checks
 
 def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     register_faust_codec(codec)
-    fix_changelog_offsets()
     retry_coordinator_lookups()
     resume_streams_after_recovery()
-    commit_changelogs_with_offsets()
     cap_fetch_wait(settings.kafka.fetch_max_wait)
     fetch_in_priority_order({settings.topics.for_family(family): settings.topics.weight(family) for family in FAMILIES})
     compression = None if settings.kafka.compression == "none" else settings.kafka.compression
@@ -54,9 +49,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         broker_max_poll_records=settings.kafka.max_poll_records,
         consumer_metadata_max_age_ms=round(settings.kafka.metadata_refresh * 1000),
         producer_compression_type=compression,
-        store=settings.state.store,
         datadir=settings.state.data_dir,
-        table_standby_replicas=settings.state.standby_replicas,
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,
         web_bind=settings.web.host,
@@ -70,7 +63,6 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
     install_startup_checks(app, settings)
     give_back_dropped_events(app)
     pause_topics_on_full_buffers(app)
-    guard_local_state(app, settings.state.data_dir, settings.kafka.processing_guarantee == "exactly_once")
 
     @app.task
     async def relay_delayed_events() -> None:

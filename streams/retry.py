@@ -11,6 +11,8 @@ or its error is permanent, it goes to the dead-letter topic instead, with the tr
 from __future__ import annotations
 
 import random
+import time
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -32,6 +34,9 @@ REPLAY_OF = "streams-replay-of"
 #: Headers that describe one trip through the retry path; a replay starts without them.
 ROUTING_HEADERS = (ATTEMPTS, DUE_AT, ERROR_TYPE, ERROR_MESSAGE, FAILED_AT, TRACEBACK)
 
+#: How much of a traceback a dead letter keeps.
+TRACEBACK_CHARS = 8000
+
 RawHeaders = Mapping[str, bytes] | Iterable[tuple[str, bytes | None]] | None
 
 
@@ -45,6 +50,31 @@ def read_headers(raw: RawHeaders) -> dict[str, str]:
 
 def write_headers(headers: Mapping[str, str | int]) -> list[tuple[str, bytes]]:
     return [(name, str(value).encode()) for name, value in headers.items()]
+
+
+def failure_headers(
+    headers: Mapping[str, str], attempt: int, topic: str, partition: int, offset: int, agent: str, error: BaseException,
+) -> dict[str, str | int]:
+    """An event's headers after its ``attempt``-th attempt failed: where it came from, for which agent, and why."""
+    return {
+        **headers,
+        ATTEMPTS: attempt,
+        ORIGIN_TOPIC: topic,
+        ORIGIN_PARTITION: partition,
+        ORIGIN_OFFSET: offset,
+        TARGET_AGENT: agent,
+        ERROR_TYPE: type(error).__name__,
+        ERROR_MESSAGE: str(error),
+        FAILED_AT: int(time.time() * 1000),
+    }
+
+
+def dead_letter_headers(routing: Mapping[str, str | int], error: BaseException) -> dict[str, str | int]:
+    """``failure_headers`` for the dead-letter topic: no due time, and the end of the traceback, which names the
+    failing line (Kafka headers are small)."""
+    dead = {name: value for name, value in routing.items() if name != DUE_AT}
+    dead[TRACEBACK] = "".join(traceback.format_exception(error))[-TRACEBACK_CHARS:]
+    return dead
 
 
 def attempts_made(headers: Mapping[str, str]) -> int:

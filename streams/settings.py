@@ -194,7 +194,6 @@ class RetrySettings(Section):
 
 
 class StateSettings(Section):
-    store: str = Field("rocksdb://", pattern=r"^(rocksdb|memory)://")
     data_dir: Path = Path(".streams/worker")
     batch_size: int = Field(
         1000, ge=1, description="Events folded into one table write per key; the most the state engine reads at once.",

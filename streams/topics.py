@@ -19,7 +19,8 @@ DEAD_LETTERS = "dead-letters"
 #: Per-user statistic changes, re-keyed by user id from the post and follow events that cause them.
 USER_STATS_CHANGES = "user-stats-changes"
 
-#: The tables, each changelogged to ``<app id>-<table>-changelog`` (compacted) with its source's partitions.
+#: The state engine's states, each changelogged to ``<app id>-<state>-changelog`` (compacted) with its source's
+#: partitions.
 SIGNUP_PARTIALS = "signup-partials"
 POST_ENGAGEMENT = "post-engagement"
 USER_STATS = "user-stats"
@@ -106,23 +107,24 @@ def retry_topic_configs(names: TopicSettings, retry: RetrySettings) -> dict[str,
 
 
 def changelog_topic_name(app_id: str, table: str) -> str:
-    """Faust's name for a table's changelog topic."""
+    """The changelog topic of a state of the state engine."""
     return f"{app_id}-{table}-changelog"
 
 
-def consumed_topic_names(names: TopicSettings) -> list[str]:
-    """The topics the agents consume: the four families and the per-user changes."""
-    return [names.user_events, names.post_events, names.email_events, names.export_events, names.user_stats_changes]
+def family_topic_names(names: TopicSettings) -> list[str]:
+    """The four families' topics, which the agents consume."""
+    return [names.user_events, names.post_events, names.email_events, names.export_events]
 
 
 def watched_topic_names(names: TopicSettings) -> list[str]:
-    """The topics whose lag /health, the metrics and ``streams lag`` report: those consumed, and dead letters."""
-    return [*consumed_topic_names(names), names.dead_letters]
+    """The topics whose lag /health, the metrics and ``streams lag`` report for the agents' group: the families, and
+    dead letters. The state engine's sources are reported per state."""
+    return [*family_topic_names(names), names.dead_letters]
 
 
 def every_topic_config(app_id: str, names: TopicSettings, retry: RetrySettings) -> dict[str, dict[str, str]]:
     """Every topic the service uses and its configuration, changelogs compacted: for ``streams topics create``."""
-    plain = consumed_topic_names(names)
+    plain = [*family_topic_names(names), names.user_stats_changes]
     changelogs = {changelog_topic_name(app_id, table): {"cleanup.policy": "compact"} for table in TABLES}
     return {**{name: {} for name in plain}, **retry_topic_configs(names, retry), **changelogs}
 

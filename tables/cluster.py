@@ -1,29 +1,37 @@
-"""Answers from a cluster of workers, each holding only its own partitions of a table.
+"""Answers from a cluster of workers, each holding only its own partitions of the state engine's states.
 
-A question about one key goes to the worker that owns the key's partition (found with the same
-murmur2 partitioner the producers use). A question about every key is answered from this
-worker's partitions and from every other worker that holds some of the table's active
-partitions (asked with ``scope=local``, so the question goes no further). The partition assignor
-knows which workers those are and where their web views listen.
+A question about one key goes to the worker that holds the key's partition (the murmur2
+partitioner every producer uses). A question about every key is answered from this worker's
+partitions and from every other worker that holds some of the state's partitions (asked with
+``scope=local``, so the question goes no further).
+
+Which worker holds what is read from the state engine's consumer group at the broker: each
+member names its web address in its client id. The answer is kept for a second; a worker that
+has left the group is gone from it at once, and one that died once its session has expired, so
+no request is routed to either after that. A forward that fails drops the kept answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 from yarl import URL
 
+from streams.kafka.lag import GroupReader
+from streams.kafka.partitions import partition_of
+from streams.state.engine import MEMBER_ADDRESS, State, StateEngine
 from tables.access import forwarded_headers
 
 LOCAL = "local"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+#: How long the group's assignment, as read from the broker, is trusted.
+HOLDERS_TTL_S = 1.0
 
 
 class WorkerUnreachableError(ServiceUnavailable):
@@ -38,63 +46,77 @@ def same_worker(a: URL, b: URL) -> bool:
     return (a.host, a.port) == (b.host, b.port)
 
 
-def partition_of(key: str, partitions: int) -> int:
-    every = list(range(partitions))
-    return DefaultPartitioner()(key.encode(), every, every)
+def member_url(client_id: str) -> URL | None:
+    """The web view a member of the engine's group names in its client id."""
+    _, found, address = client_id.rpartition(MEMBER_ADDRESS)
+    return URL(f"http://{address}") if found and address else None
 
 
-def owner_of(app: faust.App, table: faust.types.CollectionT, key: str) -> URL | None:
-    """The web view of the worker whose active partition holds ``key``; None while nobody holds it."""
-    topic = table.changelog_topic.get_topic_name()
-    partition = partition_of(key, table.partitions or app.conf.topic_partitions)
-    for host, topics in app.router.table_metadata(table.name).items():
-        if partition in topics.get(topic, ()):
-            return URL(host)
-    return None
+class EngineRouter:
+    """Which worker's web view holds each partition of the state engine's sources."""
 
+    def __init__(self, engine: StateEngine, reader: Callable[[], GroupReader], own: URL) -> None:
+        self.engine, self.reader, self.own = engine, reader, own
+        self._holders: dict[tuple[str, int], URL] | None = None
+        self._read_at = 0.0
 
-async def answer_for_key(
-    app: faust.App, table: faust.types.CollectionT, key: str, view: View, request: Request,
-    local: Callable[[], Response],
-) -> Response:
-    """``local()`` when this worker owns ``key``, else the owner's answer to the same request."""
-    owner = owner_of(app, table, key)
-    if owner is None:
-        if app.rebalancing or not app.router.table_metadata(table.name):
+    async def holders(self) -> dict[tuple[str, int], URL] | None:
+        """(topic, partition) to the web view holding it; None while the group is rebalancing."""
+        if self._holders is None or time.monotonic() - self._read_at > HOLDERS_TTL_S:
+            assignments = await asyncio.to_thread(self.reader().assignments, self.engine.group_id)
+            self._read_at = time.monotonic()
+            self._holders = None if assignments is None else {
+                partition: url
+                for client_id, partitions in assignments.items() if (url := member_url(client_id)) is not None
+                for partition in partitions
+            }
+        return self._holders
+
+    def forget(self) -> None:
+        self._holders = None
+
+    async def owner(self, state: State[Any], key: str) -> URL | None:
+        holders = await self.holders()
+        return None if holders is None else holders.get((state.source, partition_of(key, self.engine.partition_count)))
+
+    async def others(self, state: State[Any]) -> list[URL]:
+        """The other workers holding partitions of ``state``."""
+        holders = await self.holders()
+        if holders is None:
             raise ServiceUnavailable("the workers are being assigned their partitions; try again shortly")
-        return local()
-    if same_worker(owner, URL(str(app.conf.canonical_url))) or asks_locally(request):
-        return local()
+        urls = {url for (topic, _), url in holders.items() if topic == state.source and not same_worker(url, self.own)}
+        return sorted(urls, key=str)
+
+
+async def forward(router: EngineRouter, view: View, request: Request, owner: URL) -> Response:
+    """The same request, asked of ``owner`` for its own answer."""
     url = owner.with_path(request.rel_url.path).with_query({**request.query, "scope": LOCAL})
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request.headers)) as session, session.get(url) as response:
             return view.text(await response.text(), content_type=response.content_type, status=response.status)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        router.forget()
         raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
 
 
-def other_workers(app: faust.App, table: faust.types.CollectionT | None = None) -> list[URL]:
-    """The web views of the other workers that hold active partitions of ``table`` (of any table when None).
+async def answer_for_key(
+    router: EngineRouter, state: State[Any], key: str, view: View, request: Request, local: Callable[[], Response],
+) -> Response:
+    """``local()`` when this worker holds ``key``'s partition, else the holder's answer to the same request."""
+    if router.engine.holds(state, key):
+        return local()
+    owner = None if asks_locally(request) else await router.owner(state, key)
+    if owner is None or same_worker(owner, router.own):
+        raise ServiceUnavailable("the partition holding this key is being assigned or restored; try again shortly")
+    return await forward(router, view, request, owner)
 
-    State kept outside Faust's tables (the state engine's) is spread over the workers by a consumer
-    group of its own, so a question about it goes to every worker.
-    """
-    own = URL(str(app.conf.canonical_url))
-    hosts = app.router.tables_metadata() if table is None else app.router.table_metadata(table.name)
-    return [URL(host) for host, topics in hosts.items() if any(topics.values()) and not same_worker(URL(host), own)]
 
-
-async def gather(
-    app: faust.App, request: Request, local: Callable[[], Any], table: faust.types.CollectionT | None = None,
-) -> list[Any]:
-    """This worker's part (``local()``) and the part of every other worker that holds ``table``'s partitions
-    (every worker's, for state kept outside Faust's tables), as JSON values.
-
-    A view answers a request that ``asks_locally`` with its own part alone.
-    """
+async def gather(router: EngineRouter, state: State[Any], request: Request, local: Callable[[], Any]) -> list[Any]:
+    """This worker's part (``local()``) and the part of every other worker that holds partitions of ``state``,
+    as JSON values. A view answers a request that ``asks_locally`` with its own part alone."""
     parts = [local()]
     query = {**request.query, "scope": LOCAL}
-    urls = [host.with_path(request.rel_url.path).with_query(query) for host in other_workers(app, table)]
+    urls = [host.with_path(request.rel_url.path).with_query(query) for host in await router.others(state)]
 
     async def fetch(session: aiohttp.ClientSession, url: URL) -> Any:
         try:
@@ -103,6 +125,7 @@ async def gather(
                     raise WorkerUnreachableError(f"worker {url.host}:{url.port} answered {response.status}")
                 return await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            router.forget()
             raise WorkerUnreachableError(f"worker {url.host}:{url.port} did not answer: {exc or type(exc).__name__}") from exc
 
     if urls:

@@ -3,27 +3,29 @@
 Post events are keyed by post id, so a post's statistics live in the partition of its events and
 no re-keying is needed. A post's record also remembers its author (from PostCreated), which is
 how a like becomes "likes received" for a user: the change is sent, re-keyed by the author, to
-the user statistics (``tables.user_stats``). A like that arrives before its post is known is
-counted for the author once the post arrives.
+the user statistics (``tables.user_stats``), in the transaction that commits the post's record.
+A like that arrives before its post is known is counted for the author once the post arrives.
 
-Each record remembers the last source offset folded into it, so an event delivered again is not
-counted twice, and every change sent on names the offset that caused it, so the user statistics
-can tell a change sent again from a new one.
+Each record remembers the last source offset folded into it, and every change sent on names the
+offset that caused it, so the user statistics can tell a change sent again from a new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, cast
 
-import faust
+from confluent_kafka import Message
 
 from streams import metrics
-from streams.app import app, priorities, settings, topics
-from streams.batching import writes_for
+from streams.app import settings
 from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
-from streams.retry import meant_for, read_headers
-from streams.topics import POST_ENGAGEMENT
+from streams.state.engine import State
+from streams.state.outputs import Outputs
+from streams.topics import POST_ENGAGEMENT, changelog_topic_name
+from tables.source_events import events_for
 from tables.user_stats import Step, send_steps
 
 AGENT = "engagement"
@@ -31,7 +33,8 @@ AGENT = "engagement"
 COUNTERS: dict[type[Event], str] = {PostViewed: "views", PostLiked: "likes", PostCommented: "comments", PostShared: "shares"}
 
 
-class PostEngagement(faust.Record, serializer="json", include_metadata=False):
+@dataclass
+class PostEngagement:
     """One post's activity counts, its author once PostCreated was seen, and the last offset folded in."""
 
     author_id: str | None = None
@@ -54,22 +57,12 @@ class PostEngagement(faust.Record, serializer="json", include_metadata=False):
             "comments": self.comments, "shares": self.shares, "engagement_rate": self.engagement_rate,
         }
 
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
-post_engagement = app.Table(
-    POST_ENGAGEMENT,
-    default=PostEngagement,
-    key_type=str,
-    value_type=PostEngagement,
-    partitions=settings.topics.partitions,
-    help="Views, likes, comments, shares and the author of each post, by post id.",
-)
-
-
-def copy_of(record: PostEngagement) -> PostEngagement:
-    return PostEngagement(
-        author_id=record.author_id, views=record.views, likes=record.likes, comments=record.comments,
-        shares=record.shares, offset=record.offset,
-    )
+    @classmethod
+    def loads(cls, raw: bytes) -> PostEngagement:
+        return cls(**json.loads(raw))
 
 
 def fold(
@@ -85,7 +78,7 @@ def fold(
             continue
         new = updated.get(value.post_id)
         if new is None:
-            new = copy_of(posts.get(value.post_id) or PostEngagement())
+            new = replace(posts.get(value.post_id) or PostEngagement())
         if offset <= new.offset:
             continue
         new.offset = offset
@@ -100,19 +93,21 @@ def fold(
     return updated, steps
 
 
-@app.agent(topics.posts, isolated_partitions=True)
-async def count_engagement(stream: faust.StreamT) -> None:
-    """One actor per partition: each batch is folded into one write per post it touches.
+def fold_engagement(
+    posts: Mapping[str, PostEngagement], partition: int, messages: Sequence[Message], outputs: Outputs,
+) -> dict[str, PostEngagement]:
+    """The engine's fold: decode, fold, and send each author's steps on.
 
-    The changes for authors are sent before the posts are written: if the worker stops in
-    between, the batch is folded again, and the user statistics skip the steps they already have.
-    Retries addressed to another agent were counted here the first time and count for nothing now.
+    Undecodable events are passed over (the posts agent dead-letters them), and so are retries
+    addressed to another agent: this fold counted them the first time.
     """
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
-        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        async with priorities.turn("post"):
-            updated, steps = fold(post_engagement, ours)
-            await send_steps(batch[-1].message.tp, steps)
-            with metrics.batch_handled(batch, AGENT), writes_for(batch):
-                for post_id, record in updated.items():
-                    post_engagement[post_id] = record
+    with metrics.batch_folded(cast(str, messages[-1].topic()), AGENT, len(messages)):
+        updated, steps = fold(posts, events_for(messages, AGENT))
+        send_steps(outputs, cast(str, messages[-1].topic()), partition, steps)
+    return updated
+
+
+post_engagement: State[PostEngagement] = State(
+    POST_ENGAGEMENT, settings.topics.post_events, changelog_topic_name(settings.kafka.group_id, POST_ENGAGEMENT),
+    fold_engagement, PostEngagement.dumps, PostEngagement.loads,
+)

@@ -1,4 +1,4 @@
-"""Consumer lag and assignment per topic, the recovery state of each table and of each state, for /health.
+"""Consumer lag and assignment per topic, and each state of the state engine, for /health.
 
 Lag and assignments are the consumer group's, asked of the broker (streams.kafka.lag), so any
 worker gives the same answer.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
 from confluent_kafka import KafkaException
 
 from streams.kafka.lag import GroupReader
@@ -40,28 +39,6 @@ async def topic_health(reader: GroupReader, group: str, topics: list[str], healt
         return await asyncio.to_thread(topic_states, reader, group, topics, healthy_below)
     except KafkaException as exc:
         return {"error": f"cannot read the consumer group from the broker: {exc.args[0]}"}
-
-
-def table_health(app: faust.App) -> dict[str, dict[str, object]]:
-    """Per table: ready, or recovering with how many changelog records are still to be read.
-
-    A table is recovering until this worker's first recovery has completed, and again while a
-    rebalance gives it partitions to restore.
-    """
-    recovery = app.tables.recovery  # type: ignore[attr-defined]
-    restored = recovery.completed.is_set()
-    active, standby = recovery.active_remaining(), recovery.standby_remaining()
-    states = {}
-    for table in app.tables.values():
-        topic = table.changelog_topic.get_topic_name()
-        active_left = sum(count for tp, count in active.items() if tp.topic == topic)
-        standby_left = sum(count for tp, count in standby.items() if tp.topic == topic)
-        states[table.name] = {
-            "state": "ready" if restored and not (recovery.in_recovery and active_left) else "recovering",
-            "active_remaining": active_left,
-            "standby_remaining": standby_left,
-        }
-    return states
 
 
 def state_lag(reader: GroupReader, engine: StateEngine, state: State[Any]) -> int:

@@ -1,18 +1,17 @@
 """Prometheus gauges read when metrics are scraped: consumer lag per topic and per state, events waiting in the
-delay tiers, and keys per table.
+delay tiers, and keys per state.
 
 Lag comes from the broker (streams.kafka.lag), so it is the group's, the same on every
 worker. What waits in a delay tier is the relays' group's lag on it: the relays commit once a
 second up to their oldest event not yet sent, so it counts the events they hold in memory too.
-Table sizes are the keys this worker holds, standby copies included, from RocksDB's own
-estimate: counting a million keys on every scrape would cost more than the scrape is worth. A
-state of the state engine is counted as a table of its name, the same way.
+State sizes are the keys this worker holds, from RocksDB's own estimate: counting a million
+keys on every scrape would cost more than the scrape is worth.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import faust
 from confluent_kafka import KafkaException
@@ -24,15 +23,6 @@ from streams.kafka.lag import GroupReader
 from tables.health import state_lag
 
 logger = logging.getLogger(__name__)
-
-
-def held_keys(table: faust.types.CollectionT) -> int:
-    """Keys of ``table`` in this worker's store: RocksDB's estimate, or the count of an in-memory store."""
-    store = table.data  # type: ignore[attr-defined]
-    databases = getattr(store, "_dbs", None)
-    if databases is None:
-        return len(store)
-    return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in list(databases.values()))
 
 
 def lag_family() -> GaugeMetricFamily:
@@ -86,8 +76,6 @@ class StreamsCollector(Collector):
         yield lags
         yield self.lag_of(relay_pending_family(), self.relay_group, self.tiers, "events waiting in the delay tiers")
         keys = keys_family()
-        for name, table in list(self.app.tables.items()):
-            keys.add_metric([name], held_keys(table))
         for state in self.engine.states:
             keys.add_metric([state.name], self.engine.estimated_keys(state))
         yield keys

@@ -20,9 +20,10 @@ from typing import NamedTuple, cast
 from confluent_kafka import Message
 
 from streams import metrics
-from streams.app import app, codec, settings
+from streams.app import codec, settings
 from streams.events import UserCreated
 from streams.state.engine import State
+from streams.state.outputs import Outputs
 from streams.retry import meant_for, read_headers
 from streams.topics import SIGNUP_PARTIALS, changelog_topic_name
 
@@ -86,7 +87,9 @@ def signup_days(messages: Sequence[Message]) -> Iterator[tuple[int, str]]:
             yield cast(int, message.offset()), record["envelope"]["created_at"].date().isoformat()
 
 
-def fold_signups(partials: Mapping[str, DayCount], partition: int, messages: Sequence[Message]) -> dict[str, DayCount]:
+def fold_signups(
+    partials: Mapping[str, DayCount], partition: int, messages: Sequence[Message], outputs: Outputs,
+) -> dict[str, DayCount]:
     with metrics.batch_folded(cast(str, messages[-1].topic()), AGENT, len(messages)):
         return count_signups_by_day(partials, signup_days(messages), partition)
 

@@ -2,36 +2,37 @@
 
 None of the events behind these numbers is keyed by the user it counts for: a post's events are
 keyed by the post, a follow by the follower, and "followers" belongs to the user followed. So the
-agents that see those events send the steps they cause, keyed by user id, to the
-``user-stats-changes`` topic (one message per user per batch), and one agent folds them into the
-table from the user's own partition. Who follows whom is kept here too, per follower, so a
+folds that see those events send the steps they cause, keyed by user id, to the
+``user-stats-changes`` topic (one message per user per batch, in the transaction of the batch's
+state), and one fold folds them into the statistics from the user's own partition. Who follows whom is kept here too, per follower, so a
 repeated follow or an unfollow of someone not followed changes nothing.
 
 The topic is open to any producer, so it is read as bytes: a record that is not a change (bad
 JSON, wrong field types, a key that is not UTF-8) goes to the dead-letter topic whole instead of
-stopping the agent.
+stopping the fold.
 
 Every step names the source partition and offset of the event behind it, and each user's record
-keeps the last offset applied per source partition: a step sent again (its batch was folded
-again after a rebalance or a crash) is recognised and skipped, however the events were batched.
+keeps the last offset applied per source partition: a step sent again is recognised and skipped,
+however the events were batched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple, cast
 
-import faust
-from faust.types import TP
+from confluent_kafka import Message
 
 from streams import metrics
 from streams.agent_loop import UndecodableEventError
-from streams.app import app, failures, priorities, settings, topics
-from streams.batching import writes_for
+from streams.app import settings
 from streams.events import FollowChange, UserFollowed
-from streams.retry import meant_for, read_headers
-from streams.sending import send_for
-from streams.topics import FOLLOWS, USER_STATS
+from streams.state.engine import State
+from streams.state.outputs import Outputs
+from streams.topics import FOLLOWS, USER_STATS, changelog_topic_name
+from tables.source_events import events_for
 
 AGENT = "user-stats"
 
@@ -46,37 +47,43 @@ class Step(NamedTuple):
     likes_received: int = 0
 
 
-class UserStatsChange(faust.Record, serializer="json", include_metadata=False):
-    """Steps for one user from one source partition, in offset order."""
+@dataclass(frozen=True)
+class UserStatsChange:
+    """Steps for one user from one source partition (``topic:partition``), in offset order."""
 
     source: str
     steps: list[list[int]]
 
     @classmethod
-    def of(cls, source: TP, steps: Iterable[Step]) -> UserStatsChange:
-        return cls(source=f"{source.topic}:{source.partition}", steps=[list(step) for step in steps])
+    def of(cls, topic: str, partition: int, steps: Iterable[Step]) -> UserStatsChange:
+        return cls(source=f"{topic}:{partition}", steps=[list(step) for step in steps])
+
+    def dumps(self) -> bytes:
+        return json.dumps({"source": self.source, "steps": self.steps}, separators=(",", ":")).encode()
 
     @classmethod
     def read(cls, key: bytes | None, payload: bytes | None) -> tuple[str, str, list[Step]]:
         """The user id, source and steps of a record, or UndecodableEventError naming what is wrong."""
         try:
             user_id = (key or b"").decode()
-            change = cls.loads(payload or b"", serializer="json")
-            steps = [Step(*step) for step in change.steps]
+            change = json.loads(payload or b"")
+            source = change["source"]
+            steps = [Step(*step) for step in change["steps"]]
             numbers = [number for step in steps for number in step]
         except Exception as exc:
             raise UndecodableEventError(f"not a user statistics change: {type(exc).__name__}: {exc}") from exc
-        if not user_id or not isinstance(change.source, str) or not all(type(n) is int for n in numbers):
+        if not user_id or not isinstance(source, str) or not all(type(n) is int for n in numbers):
             raise UndecodableEventError("not a user statistics change: a user id, a source and integer steps are needed")
-        return user_id, change.source, steps
+        return user_id, source, steps
 
 
-class UserStats(faust.Record, serializer="json", include_metadata=False):
+@dataclass
+class UserStats:
     posts_count: int = 0
     followers: int = 0
     following: int = 0
     likes_received: int = 0
-    applied: dict[str, int] = {}
+    applied: dict[str, int] = field(default_factory=dict)
 
     def apply(self, source: str, steps: Iterable[Step]) -> UserStats:
         """These statistics with every step past the last offset applied from ``source``."""
@@ -100,47 +107,33 @@ class UserStats(faust.Record, serializer="json", include_metadata=False):
             "following": self.following, "likes_received": self.likes_received,
         }
 
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
-class FollowEdge(faust.Record, serializer="json", include_metadata=False):
+    @classmethod
+    def loads(cls, raw: bytes) -> UserStats:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class FollowEdge:
     """Whether the follower follows, as of the follower partition's ``offset``."""
 
     following: bool = False
     offset: int = -1
 
+    def dumps(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
 
-user_stats_changes = app.topic(
-    settings.topics.user_stats_changes,
-    key_serializer="raw",
-    value_serializer="raw",
-    partitions=settings.topics.partitions,
-    replicas=settings.topics.replication_factor,
-    internal=True,
-)
-
-user_stats = app.Table(
-    USER_STATS,
-    default=UserStats,
-    key_type=str,
-    value_type=UserStats,
-    partitions=settings.topics.partitions,
-    help="Posts, followers, following and likes received, by user id.",
-)
-
-follows = app.Table(
-    FOLLOWS,
-    default=FollowEdge,
-    key_type=str,
-    value_type=FollowEdge,
-    partitions=settings.topics.partitions,
-    help="Whether 'follower>followed' holds; kept in the follower's partition.",
-)
+    @classmethod
+    def loads(cls, raw: bytes) -> FollowEdge:
+        return cls(**json.loads(raw))
 
 
-async def send_steps(source: TP, steps: dict[str, list[Step]]) -> None:
-    """Send each user's steps, keyed by user id, in the transaction of the partition they came from."""
+def send_steps(outputs: Outputs, topic: str, partition: int, steps: dict[str, list[Step]]) -> None:
+    """Send each user's steps, keyed by user id, with the state of the partition they came from."""
     for user_id, user_steps in steps.items():
-        change = UserStatsChange.of(source, user_steps)
-        await send_for(app, source, user_stats_changes, user_id.encode(), change.dumps(serializer="json"))
+        outputs.send(settings.topics.user_stats_changes, user_id.encode(), UserStatsChange.of(topic, partition, user_steps).dumps())
 
 
 def follow_key(follower: str, followed: str) -> str:
@@ -168,36 +161,45 @@ def fold_follows(
     return changed, steps
 
 
-@app.agent(topics.users, isolated_partitions=True)
-async def count_follows(stream: faust.StreamT) -> None:
-    """Follows and unfollows, per follower partition; the steps go on to each user's own partition.
 
-    The steps are sent before the edges are written, so a batch folded again resends them and the
-    user statistics skip what they already applied.
+def fold_follow_events(
+    edges: Mapping[str, FollowEdge], partition: int, messages: Sequence[Message], outputs: Outputs,
+) -> dict[str, FollowEdge]:
+    """The engine's fold of user-events: follows and unfollows, per follower partition, their steps sent on.
+
+    Other events, undecodable ones (the users agent dead-letters those) and retries addressed to
+    another agent are passed over.
     """
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
-        ours = [(event.message.offset, event.value) for event in batch if meant_for(read_headers(event.headers), AGENT)]
-        async with priorities.turn("user"):
-            changed, steps = fold_follows(follows, ours)
-            await send_steps(batch[-1].message.tp, steps)
-            with metrics.batch_handled(batch, "follows"), writes_for(batch):
-                for key, edge in changed.items():
-                    follows[key] = edge
+    with metrics.batch_folded(cast(str, messages[-1].topic()), "follows", len(messages)):
+        changed, steps = fold_follows(edges, events_for(messages, AGENT))
+        send_steps(outputs, cast(str, messages[-1].topic()), partition, steps)
+    return changed
 
 
-@app.agent(user_stats_changes, isolated_partitions=True)
-async def fold_user_stats(stream: faust.StreamT) -> None:
-    """Each user's steps arrive on the user's partition and are folded into one write per batch."""
-    async for batch in stream.take_events(settings.state.batch_size, within=settings.state.batch_window):  # type: ignore[attr-defined]
-        updated: dict[str, UserStats] = {}
-        for event in batch:
+def fold_changes(
+    stats: Mapping[str, UserStats], partition: int, messages: Sequence[Message], outputs: Outputs,
+) -> dict[str, UserStats]:
+    """The engine's fold of user-stats-changes: each user's steps, from the user's own partition; a record that is
+    not a change is a dead letter."""
+    updated: dict[str, UserStats] = {}
+    with metrics.batch_folded(cast(str, messages[-1].topic()), AGENT, len(messages)):
+        for message in messages:
             try:
-                user_id, source, steps = UserStatsChange.read(event.message.key, event.message.value)
+                user_id, source, steps = UserStatsChange.read(message.key(), message.value())
             except UndecodableEventError as error:
-                await failures.failed(AGENT, event, read_headers(event.headers), error)
+                outputs.dead_letter(message, AGENT, error)
                 continue
-            current = updated.get(user_id) or user_stats[user_id]
+            current = updated.get(user_id) or stats.get(user_id) or UserStats()
             updated[user_id] = current.apply(source, steps)
-        with metrics.batch_handled(batch, AGENT), writes_for(batch):
-            for user_id, stats in updated.items():
-                user_stats[user_id] = stats
+    return updated
+
+
+follows: State[FollowEdge] = State(
+    FOLLOWS, settings.topics.user_events, changelog_topic_name(settings.kafka.group_id, FOLLOWS),
+    fold_follow_events, FollowEdge.dumps, FollowEdge.loads,
+)
+
+user_stats: State[UserStats] = State(
+    USER_STATS, settings.topics.user_stats_changes, changelog_topic_name(settings.kafka.group_id, USER_STATS),
+    fold_changes, UserStats.dumps, UserStats.loads,
+)

@@ -11,11 +11,13 @@ import asyncio
 import functools
 import heapq
 import re
+from typing import Any
 from datetime import date, datetime, timezone
 from importlib.resources import files
 
 import faust
 from faust.web import Request, Response, View
+from yarl import URL
 from faust.web.exceptions import ServiceUnavailable, ValidationError as BadRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from sqlalchemy import select
@@ -25,12 +27,13 @@ from streams.db.models import EmailStatistics
 from streams.db.outage import is_outage
 from streams import worker
 from streams.kafka.lag import GroupReader
+from streams.state.engine import State
 from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import token_required
-from tables.cluster import answer_for_key, asks_locally, gather
+from tables.cluster import EngineRouter, answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
 from tables.engine import state_engine
-from tables.health import state_health, table_health, topic_health
+from tables.health import state_health, topic_health
 from tables.monitoring import register_collector
 from tables.signups import signup_partials, sum_partials
 from tables.user_stats import user_stats
@@ -96,7 +99,7 @@ class SignupsView(View):
 
         if asks_locally(request):
             return self.json(local())
-        parts = await gather(app, request, local)
+        parts = await gather(router, signup_partials, request, local)
         per_day: dict[str, int] = {}
         for part in parts:
             for day, count in part.items():
@@ -120,28 +123,31 @@ class TopPostsView(View):
         min_views = int_param(request, "min_views", 1, 0, 10**12)
 
         def local() -> list[dict[str, object]]:
-            candidates = ((post_id, record) for post_id, record in post_engagement.items() if record.views >= min_views)
+            candidates = (
+                (post_id, record) for post_id, record in state_engine.items(post_engagement) if record.views >= min_views
+            )
             best = heapq.nlargest(limit, candidates, key=lambda item: (item[1].engagement_rate, item[1].views, item[0]))
             return [record.as_json(post_id) for post_id, record in best]
 
         if asks_locally(request):
             return self.json(local())
-        parts = await gather(app, request, local, table=post_engagement)
+        parts = await gather(router, post_engagement, request, local)
         posts = [post for part in parts for post in part]
         best = heapq.nlargest(limit, posts, key=lambda post: (post["engagement_rate"], post["views"], post["post_id"]))
         return self.json({"limit": limit, "min_views": min_views, "posts": best})
 
 
-async def keyed_record(view: View, request: Request, table: faust.types.TableT, kind: str, key: str) -> Response:
-    """One key's record as JSON, from the worker that owns the key; 404 when the table has none."""
+async def keyed_record(view: View, request: Request, state: State[Any], kind: str, key: str) -> Response:
+    """One key's record as JSON, from the worker that holds the key; 404 when the state has none."""
     entity_id(kind, key)
 
     def local() -> Response:
-        if key not in table:
+        record = state_engine.get(state, key)
+        if record is None:
             raise view.NotFound(f"no statistics for {kind} {key!r}")
-        return view.json(table[key].as_json(key))
+        return view.json(record.as_json(key))
 
-    return await answer_for_key(app, table, key, view, request, local)
+    return await answer_for_key(router, state, key, view, request, local)
 
 
 @app.page("/posts/{post_id}/engagement")
@@ -172,6 +178,10 @@ def close_group_reader(app: faust.App, **kwargs: object) -> None:
         group_reader().close()
 
 
+#: Where each partition of the state engine is held, for routing requests to the worker holding a key.
+router = EngineRouter(state_engine, group_reader, URL(str(app.conf.canonical_url)))
+
+
 @app.page("/health")
 class HealthView(View):
     """Consumer lag, assignment and status per topic, each table's recovery state and each state's; 503 while anything
@@ -182,12 +192,10 @@ class HealthView(View):
         if state != "ready":
             return self.json({"status": state, "checked_at": now()}, status=503)
         lag = await topic_health(group_reader(), app.conf.id, watched_topic_names(settings.topics), settings.state.healthy_lag)
-        tables = table_health(app)
         states = await state_health(group_reader(), state_engine, settings.state.healthy_lag)
         healthy = (
             "error" not in lag and not app.rebalancing
             and all(topic["status"] == "healthy" for topic in lag.values())
-            and all(table["state"] == "ready" for table in tables.values())
             and all(state.get("status") == "healthy" for state in states.values())
         )
         body = {
@@ -196,7 +204,6 @@ class HealthView(View):
             "healthy_lag_below": settings.state.healthy_lag,
             "rebalancing": bool(app.rebalancing),
             "topics": lag,
-            "tables": tables,
             "states": states,
         }
         return self.json(body, status=200 if healthy else 503)

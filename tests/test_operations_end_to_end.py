@@ -187,7 +187,7 @@ def test_health_reports_a_worker_and_fails_clearly_without_one(cli_env, start_wo
             break
         time.sleep(0.5)
     assert all("partitions [0, 1, 2, 3]" in out for code, out in answers if code == 0), "healthy before the state engine joined"
-    assert code == 0 and "status: healthy" in out and "table post-engagement" in out
+    assert code == 0 and "status: healthy" in out and "state post-engagement" in out
     assert "state signup-partials" in out and "partitions [0, 1, 2, 3]" in out
     assert main(["health", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]) == 1
     assert "no worker answered" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def signup_engine(
     consumer group of ``group_id``'s engines when given."""
     return StateEngine(
         settings.kafka, state_group_id(group_id or settings.kafka.group_id), [signup_state(settings)], store, 200,
-        commit_interval, session_timeout, 4, 1,
+        commit_interval, session_timeout, 4, 1, settings.topics.dead_letters, "127.0.0.1:1",
     )
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from streams.events import (
     PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserFollowed, UserUnfollowed,
 )
-from streams.local_state import discard_if_unclean
-from tables.cluster import partition_of
+from streams.kafka.partitions import partition_of
 from tables.engagement import PostEngagement, fold
 from tables.signups import DayCount, count_signups_by_day, sum_partials
 from tables.user_stats import FollowEdge, Step, UserStats, fold_follows
@@ -111,14 +108,9 @@ def test_keys_spread_over_every_partition() -> None:
     assert {partition_of(f"k{n}", 4) for n in range(100)} == {0, 1, 2, 3}
 
 
-def test_a_store_left_by_another_worker_that_did_not_stop_cleanly_is_discarded(tmp_path) -> None:
-    tables, marker = tmp_path / "tables", tmp_path / "worker.running"
-    tables.mkdir()
-    run = f"{os.getpid()}-b1"
-    marker.write_text(run)
-    assert not discard_if_unclean(tables, marker, run) and tables.exists(), "this run's own mark"
-    marker.write_text(f"{os.getpid()}-a0")
-    assert discard_if_unclean(tables, marker, run) and not tables.exists(), "same pid, an earlier run (a container)"
-    tables.mkdir()
-    marker.unlink()
-    assert not discard_if_unclean(tables, marker, run) and tables.exists(), "a clean stop removed the mark"
+def test_every_value_reads_back_what_it_writes() -> None:
+    record = PostEngagement(author_id="ann", views=3, likes=1, offset=7)
+    assert PostEngagement.loads(record.dumps()) == record
+    stats = UserStats().apply("posts:0", [Step(3, posts=1)])
+    assert UserStats.loads(stats.dumps()) == stats
+    assert FollowEdge.loads(FollowEdge(following=True, offset=4).dumps()) == FollowEdge(following=True, offset=4)

@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 from streams.admin import ensure_topics
 from streams.producer import EventProducer
 from streams.settings import KafkaSettings
-from tables.cluster import partition_of
+from streams.kafka.partitions import partition_of
 
 pytestmark = pytest.mark.kafka
 
@@ -105,7 +105,7 @@ def test_engagement_and_user_statistics_are_exact(namespace, start_worker) -> No
     state = snapshot(worker)
     assert state["top"] == [EXPECTED_POSTS["p2"], EXPECTED_POSTS["p1"]], "p3 has no views, so no rate"
     assert worker.get("/posts/top?limit=1&min_views=0")["posts"] == [EXPECTED_POSTS["p2"]]
-    time.sleep(3)
+    wait_until(lambda: all(caught_up(worker, name) for name in STATES), [worker], what="nothing left to fold")
     assert snapshot(worker) == state, "events were counted twice"
 
 
@@ -140,6 +140,21 @@ def test_bad_parameters_answer_400_and_unknown_keys_404(namespace, start_worker)
         assert "no" in body["error"], path
 
 
+def restored(worker) -> bool:
+    """The worker holds every partition of every state, each restored from its changelog."""
+    states = status_and_body(worker, "/health")[1].get("states", {})
+    return bool(states) and all(state["partitions"] == [0, 1, 2, 3] for state in states.values())
+
+
+STATES = ("signup-partials", "post-engagement", "follows", "user-stats")
+
+
+def caught_up(worker, state: str) -> bool:
+    """The state engine's group has folded every event of ``state``'s source."""
+    health = status_and_body(worker, "/health")[1].get("states", {}).get(state, {})
+    return health.get("state") == "running" and health.get("lag") == 0
+
+
 def test_the_same_state_is_rebuilt_after_the_local_store_is_deleted(namespace, start_worker, tmp_path) -> None:
     with EventProducer(namespace.settings()) as producer:
         publish_social_activity(producer)
@@ -149,16 +164,15 @@ def test_the_same_state_is_rebuilt_after_the_local_store_is_deleted(namespace, s
     assert worker.stop() == 0
 
     store = tmp_path / "worker0"
-    assert not (store / "worker.running").exists(), "a clean stop leaves the store marked clean"
-    assert any(store.rglob("*.sst")) or any(store.rglob("CURRENT")), "the tables were not stored in RocksDB"
+    assert any(store.rglob("*.sst")) or any(store.rglob("CURRENT")), "the states were not stored in RocksDB"
     shutil.rmtree(store)
     rebuilt = start_worker(STREAMS_STATE__DATA_DIR=str(store))
-    wait_until(lambda: status_and_body(rebuilt, "/health")[1]["tables"]["post-engagement"]["state"] == "ready", [rebuilt])
+    wait_until(lambda: restored(rebuilt), [rebuilt])
     wait_until(lambda: snapshot(rebuilt) == before, [rebuilt], what="the state from before the store was deleted")
 
 
 def test_counts_stay_exact_when_a_worker_is_killed_mid_stream(namespace, start_worker, tmp_path) -> None:
-    posts, views_each = 40, 250
+    posts, views_each = 40, 2500
     with EventProducer(namespace.settings()) as producer:
         for n in range(views_each):
             for post in range(posts):
@@ -169,14 +183,13 @@ def test_counts_stay_exact_when_a_worker_is_killed_mid_stream(namespace, start_w
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait()
     assert counted < posts * views_each, "the worker was to be killed before it had counted every view"
-    assert (tmp_path / "worker0" / "worker.running").exists()
 
     restarted = start_worker(STREAMS_STATE__DATA_DIR=str(tmp_path / "worker0"), STREAMS_STATE__BATCH_SIZE="50")
     wait_until(
         lambda: all(restarted.get(f"/posts/post{post}/engagement")["views"] >= views_each for post in range(posts)),
         [restarted], what="every view counted",
     )
-    time.sleep(3)
+    wait_until(lambda: caught_up(restarted, "post-engagement"), [restarted], what="nothing left to fold")
     views = {post: restarted.get(f"/posts/post{post}/engagement")["views"] for post in range(posts)}
     assert views == {post: views_each for post in range(posts)}
 
@@ -202,7 +215,8 @@ def test_two_workers_each_answer_for_every_key(namespace, start_worker) -> None:
     spread = {post: 2 * views for post, views in spread.items()}
 
     def every_worker_answers_for_every_key() -> bool:
-        return all(
+        held = [status_and_body(worker, "/health")[1]["states"]["post-engagement"]["partitions"] for worker in workers]
+        return all(held) and sorted(held[0] + held[1]) == [0, 1, 2, 3] and all(
             settled(worker) and all(worker.get(f"/posts/{post}/engagement")["views"] == views for post, views in spread.items())
             for worker in workers
         )
@@ -245,7 +259,6 @@ def test_a_clean_stop_right_after_the_last_event_loses_no_change(namespace, star
     shutil.rmtree(tmp_path / "worker0")
 
     rebuilt = start_worker(STREAMS_STATE__DATA_DIR=str(tmp_path / "worker0"))
-    wait_until(lambda: status_and_body(rebuilt, "/health")[1]["tables"]["post-engagement"]["state"] == "ready", [rebuilt])
-    time.sleep(3)
+    wait_until(lambda: restored(rebuilt), [rebuilt])
     missing = [n for n in range(posts) if status_and_body(rebuilt, f"/posts/post{n}/engagement")[0] != 200]
     assert missing == [], "changes committed with their offsets must be in the changelog"

@@ -86,12 +86,20 @@ class GroupReader:
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - position.get((tp.topic, tp.partition), start))
         return lag
 
-    def assigned_topics(self, group: str) -> set[str] | None:
-        """The topics some member of ``group`` holds partitions of; None unless the group is stable."""
+    def assignments(self, group: str) -> dict[str, list[tuple[str, int]]] | None:
+        """Each member's client id and the (topic, partition)s it holds; None unless the group is stable."""
         description = self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[group].result()
         if description.state != ConsumerGroupState.STABLE:
             return None
-        return {tp.topic for member in description.members for tp in member.assignment.topic_partitions}
+        held: dict[str, list[tuple[str, int]]] = {}
+        for member in description.members:
+            held.setdefault(member.client_id, []).extend((tp.topic, tp.partition) for tp in member.assignment.topic_partitions)
+        return held
+
+    def assigned_topics(self, group: str) -> set[str] | None:
+        """The topics some member of ``group`` holds partitions of; None unless the group is stable."""
+        held = self.assignments(group)
+        return None if held is None else {topic for partitions in held.values() for topic, _ in partitions}
 
     def close(self) -> None:
         with self._lock:

@@ -38,16 +38,19 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.errors import BrokerUnavailableError
+from streams.kafka.partitions import partition_of
 from streams.kafka_clients import confluent_config
 from streams.settings import KafkaSettings
 from streams.state.changelog import Restoring, restore
+from streams.state.outputs import Outputs
 from streams.state.store import PartitionStore
 
 logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
-#: Folds one partition's messages (in offset order) into its state; returns the keys it changed and their values.
-Fold = Callable[[Mapping[str, V], int, Sequence[Message]], Mapping[str, V]]
+#: Folds one partition's messages (in offset order) into its state, sending what else it sends to the outputs;
+#: returns the keys it changed and their values.
+Fold = Callable[[Mapping[str, V], int, Sequence[Message], Outputs], Mapping[str, V]]
 
 POLL_SECONDS = 0.1
 TIMEOUT = 30.0
@@ -55,6 +58,8 @@ RESTART_SECONDS = 1.0
 #: How long the broker lets a transaction stay open before it aborts it: what a stalled instance
 #: holding one open can delay the next owner of its partitions.
 TRANSACTION_TIMEOUT_S = 10.0
+#: Between the client id and the web address in the client id of the engine's consumer.
+MEMBER_ADDRESS = "@"
 #: Tries of a commit that failed with an error the broker calls retriable.
 COMMIT_TRIES = 3
 
@@ -97,9 +102,13 @@ class StateEngine:
 
     def __init__(
         self, kafka: KafkaSettings, group_id: str, states: Sequence[State[Any]], data_dir: Path, batch_size: int,
-        commit_interval: float, session_timeout: float, partitions: int, replication_factor: int,
+        commit_interval: float, session_timeout: float, partitions: int, replication_factor: int, dead_letters: str,
+        advertised: str,
     ) -> None:
+        """``advertised`` is where this worker's web view is reached (host:port); the group's members name theirs
+        in their client id, so any worker can tell which one holds a partition (``member_address``)."""
         self.kafka, self.group_id, self.states = kafka, group_id, list(states)
+        self.partition_count, self.dead_letters, self.advertised = partitions, dead_letters, advertised
         self.data_dir, self.batch_size, self.commit_interval = data_dir, batch_size, commit_interval
         self.session_timeout = session_timeout
         self.topic_shape = partitions, replication_factor
@@ -111,7 +120,10 @@ class StateEngine:
         self.lock = threading.RLock()
         self.stores: dict[tuple[str, int], PartitionStore] = {}
         self.changed: dict[tuple[str, int], dict[str, Any]] = {}
+        self.outputs: dict[tuple[str, int], Outputs] = {}
         self.offsets: dict[tuple[str, int], int] = {}
+        #: The source offsets last committed, per (topic, partition) held.
+        self.committed: dict[tuple[str, int], int] = {}
         self.changelog_ends: dict[tuple[str, int], int] = {}
         self.restoring: dict[tuple[str, int], Restoring] = {}
         self.stopping = threading.Event()
@@ -133,6 +145,18 @@ class StateEngine:
                 for (name, _), store in self.stores.items() if name == state.name
                 for key, value in store.items()
             ]
+
+    def get(self, state: State[V], key: str) -> V | None:
+        """``key``'s committed value, if its partition is held here and has one."""
+        with self.lock:
+            store = self.stores.get((state.name, partition_of(key, self.partition_count)))
+            value = None if store is None else store.get(key)
+        return None if value is None else state.loads(value)
+
+    def holds(self, state: State[Any], key: str) -> bool:
+        """Whether ``key``'s partition of ``state`` is held, restored, here."""
+        with self.lock:
+            return (state.name, partition_of(key, self.partition_count)) in self.stores
 
     def estimated_keys(self, state: State[Any]) -> int:
         with self.lock:
@@ -192,10 +216,11 @@ class StateEngine:
         ensure_topics(
             self.kafka, {state.changelog: {"cleanup.policy": "compact"} for state in self.states}, *self.topic_shape,
         )
-        client_id = f"{self.kafka.client_id}-state"
+        client_id = f"{self.kafka.client_id}-state{MEMBER_ADDRESS}{self.advertised}"
         self.producer = Producer(confluent_config(self.kafka, log_level=0, **{
             "client.id": client_id, "transactional.id": f"{self.group_id}-{uuid.uuid4()}",
             "transaction.timeout.ms": round(TRANSACTION_TIMEOUT_S * 1000), "linger.ms": 5,
+            "partitioner": "murmur2_random",
         }))
         self.producer.init_transactions(TIMEOUT)
         self.consumer = Consumer(confluent_config(self.kafka, log_level=0, **{
@@ -251,16 +276,19 @@ class StateEngine:
             folds = [(state, self.stores.get((state.name, partition))) for state in self.by_source.get(topic, ())]
             if not folds or any(store is None for _, store in folds):
                 continue
+            outputs = self.outputs.setdefault((topic, partition), Outputs(self.dead_letters))
             for state, store in folds:
                 changed = self.changed.setdefault((state.name, partition), {})
-                changed.update(state.fold(PartitionView(state, cast(PartitionStore, store), changed), partition, folded))
+                view = PartitionView(state, cast(PartitionStore, store), changed)
+                changed.update(state.fold(view, partition, folded, outputs))
             self.offsets[(topic, partition)] = cast(int, folded[-1].offset()) + 1
 
     def commit(self) -> None:
         """One transaction: every changed value to its changelog, and the source offsets; then the stores."""
+        assert self.producer is not None and self.consumer is not None, "the engine runs"
+        self.offsets.update(self.moved_past_markers())
         if not self.offsets:
             return
-        assert self.producer is not None and self.consumer is not None, "the engine runs"
         encoded = {
             (name, partition): {key: self.state_named(name).dumps(value) for key, value in values.items()}
             for (name, partition), values in self.changed.items()
@@ -269,7 +297,10 @@ class StateEngine:
         for (name, partition), values in encoded.items():
             changelog = self.state_named(name).changelog
             for key, value in values.items():
-                self.produce(changelog, key, value, partition)
+                self.produce(changelog, key.encode(), value, partition)
+        for outputs in self.outputs.values():
+            for record in outputs.records:
+                self.produce(record.topic, record.key, record.value, headers=list(record.headers))
         offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in self.offsets.items()]
         try:
             self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), TIMEOUT)
@@ -285,8 +316,22 @@ class StateEngine:
             for held, values in encoded.items():
                 if held in self.stores and held in self.changelog_ends:
                     self.stores[held].write(values, self.changelog_ends[held])
+        self.committed.update(self.offsets)
         self.changed.clear()
+        self.outputs.clear()
         self.offsets.clear()
+
+    def moved_past_markers(self) -> dict[tuple[str, int], int]:
+        """Positions that moved past what was committed without a record to fold: over the markers that end
+        transactions in the sources (their producers', or this engine's own side outputs). Committing them keeps
+        the group's lag at 0 once everything is folded."""
+        assert self.consumer is not None, "the engine runs"
+        moved = {}
+        for tp in self.consumer.position(self.consumer.assignment()):
+            held = (tp.topic, tp.partition)
+            if held not in self.offsets and tp.offset > self.committed.get(held, tp.offset):
+                moved[held] = tp.offset
+        return moved
 
     def commit_transaction(self) -> None:
         assert self.producer is not None, "the engine runs"
@@ -298,20 +343,24 @@ class StateEngine:
                 if not exc.args[0].retriable() or attempt == COMMIT_TRIES:
                     raise
 
-    def produce(self, topic: str, key: str, value: bytes, partition: int) -> None:
+    def produce(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int = -1,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        """Queue a record of the open transaction; without ``partition`` (-1), the key chooses it (murmur2)."""
         assert self.producer is not None, "the engine runs"
         while True:
             try:
-                self.producer.produce(topic, value, key.encode(), partition=partition, on_delivery=self.delivered)
+                self.producer.produce(topic, value, key, partition, on_delivery=self.delivered, headers=headers)
                 return
             except BufferError:
                 self.producer.poll(0.1)
 
     def delivered(self, error: KafkaError | None, message: Message) -> None:
         """A changelog record's offset is where its partition's store stands once the transaction commits."""
-        if error is not None:
+        state = self.by_changelog.get(cast(str, message.topic()))
+        if error is not None or state is None:
             return
-        state = self.by_changelog[cast(str, message.topic())]
         key = (state.name, cast(int, message.partition()))
         self.changelog_ends[key] = max(cast(int, message.offset()), self.changelog_ends.get(key, -1))
 
@@ -323,6 +372,7 @@ class StateEngine:
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Read the committed offsets (waiting out open transactions on them), restore, then consume from them."""
         committed = consumer.committed(partitions, timeout=TRANSACTION_TIMEOUT_S + TIMEOUT)
+        self.committed.update({(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0})
         for tp in partitions:
             for state in self.by_source.get(tp.topic, ()):
                 self.restore(state, tp.partition)
@@ -368,9 +418,12 @@ class StateEngine:
                     store.close()
                 self.restoring.pop(key, None)
         for name, partition in keys:
+            source = (self.state_named(name).source, partition)
             self.changed.pop((name, partition), None)
             self.changelog_ends.pop((name, partition), None)
-            self.offsets.pop((self.state_named(name).source, partition), None)
+            self.offsets.pop(source, None)
+            self.committed.pop(source, None)
+            self.outputs.pop(source, None)
 
 
 class EngineService(mode.Service):
