@@ -11,13 +11,13 @@ import faust
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from streams.agent_loop import handle_each
+from streams.agent_loop import Handlers, handle_each
 from streams.app import app, database, failures, priorities, sessions, settings, topics
 from streams.db.models import DataExport as ExportRecord
 from streams.db.models import Notification, Post, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError, PermanentError
-from streams.events import DataExport, Event
+from streams.events import DataExport
 from streams.services.exports import ExportData, ExportPost, ExportUser, check_format, write_export
 
 EXPORT_COMPLETE = "data_export_complete"
@@ -53,17 +53,19 @@ async def export_user_data(session: AsyncSession, directory: Path, event: DataEx
     session.add(Notification(user_id=event.user_id, action=EXPORT_COMPLETE, subject_id=path.name, event_id=str(event.id)))
 
 
-async def handle(value: Event) -> None:
-    if isinstance(value, DataExport):
-        await run_once(
-            sessions, value, "exports.export_user_data",
-            lambda session: export_user_data(session, settings.exports.directory, value),
-        )
+async def export_requested(event: DataExport) -> None:
+    await run_once(
+        sessions, event, "exports.export_user_data",
+        lambda session: export_user_data(session, settings.exports.directory, event),
+    )
+
+
+HANDLERS: Handlers = {DataExport: export_requested}
 
 
 @app.agent(topics.exports)
 async def process_export_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "exports", "export", failures, partial(priorities.turn, "export"),
+        stream, HANDLERS, "exports", "export", failures, partial(priorities.turn, "export"),
         settings.topics.in_flight["export"], database,
     )

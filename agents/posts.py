@@ -13,13 +13,13 @@ import faust
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from streams.agent_loop import handle_each
+from streams.agent_loop import Handlers, handle_each
 from streams.app import app, database, failures, priorities, sessions, settings, topics
 from streams.db.engine import conflict_insert
 from streams.db.models import Follower, Notification, Post, PostTag, Tag, User
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
-from streams.events import Event, PostCreated
+from streams.events import PostCreated
 from streams.services.search import index_document
 
 NEW_POST = "new_post"
@@ -64,14 +64,17 @@ async def create_post(session: AsyncSession, event: PostCreated) -> None:
     )
 
 
-async def handle(value: Event) -> None:
-    if isinstance(value, PostCreated):
-        await run_once(sessions, value, "posts.create_post", lambda session: create_post(session, value))
+async def created(event: PostCreated) -> None:
+    await run_once(sessions, event, "posts.create_post", lambda session: create_post(session, event))
+
+
+#: Activity on posts is folded by the state engine; this agent has nothing to do for it.
+HANDLERS: Handlers = {PostCreated: created}
 
 
 @app.agent(topics.posts)
 async def process_post_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "posts", "post", failures, partial(priorities.turn, "post"),
+        stream, HANDLERS, "posts", "post", failures, partial(priorities.turn, "post"),
         settings.topics.in_flight["post"], database,
     )

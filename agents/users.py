@@ -16,12 +16,12 @@ import faust
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from streams.agent_loop import handle_each
+from streams.agent_loop import Handlers, handle_each
 from streams.app import app, database, failures, mailer, priorities, sessions, settings, topics
 from streams.db.models import Follower, Notification, User, UserProfile
 from streams.db.once import run_once
 from streams.errors import EntityNotFoundError
-from streams.events import Event, UserCreated, UserFollowed, UserUnfollowed, UserUpdated
+from streams.events import UserCreated, UserFollowed, UserUnfollowed, UserUpdated
 from streams.services.email import Mailer, deliver
 from streams.services.search import index_document
 
@@ -92,21 +92,29 @@ async def send_welcome_email(session: AsyncSession, mailer: Mailer, event: UserC
     await deliver(session, mailer, event, event.email, "welcome", {"username": event.username})
 
 
-async def handle(value: Event) -> None:
-    if isinstance(value, UserCreated):
-        await run_once(sessions, value, "users.create_user", lambda session: create_user(session, value))
-        await run_once(sessions, value, "users.welcome_email", lambda session: send_welcome_email(session, mailer, value))
-    elif isinstance(value, UserUpdated):
-        await run_once(sessions, value, "users.update_user", lambda session: update_user(session, value))
-    elif isinstance(value, UserFollowed):
-        await run_once(sessions, value, "users.follow", lambda session: follow(session, value))
-    elif isinstance(value, UserUnfollowed):
-        await run_once(sessions, value, "users.unfollow", lambda session: unfollow(session, value))
+async def created(event: UserCreated) -> None:
+    await run_once(sessions, event, "users.create_user", lambda session: create_user(session, event))
+    await run_once(sessions, event, "users.welcome_email", lambda session: send_welcome_email(session, mailer, event))
+
+
+async def updated(event: UserUpdated) -> None:
+    await run_once(sessions, event, "users.update_user", lambda session: update_user(session, event))
+
+
+async def followed(event: UserFollowed) -> None:
+    await run_once(sessions, event, "users.follow", lambda session: follow(session, event))
+
+
+async def unfollowed(event: UserUnfollowed) -> None:
+    await run_once(sessions, event, "users.unfollow", lambda session: unfollow(session, event))
+
+
+HANDLERS: Handlers = {UserCreated: created, UserUpdated: updated, UserFollowed: followed, UserUnfollowed: unfollowed}
 
 
 @app.agent(topics.users)
 async def process_user_events(stream: faust.StreamT) -> None:
     await handle_each(
-        stream, handle, "users", "user", failures, partial(priorities.turn, "user"),
+        stream, HANDLERS, "users", "user", failures, partial(priorities.turn, "user"),
         settings.topics.in_flight["user"], database,
     )

@@ -18,11 +18,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.peers.single_object import read_single_object, signup_day
-from bench.workers import bench_worker, scratch_broker
+from bench.raw_loop import timed_consume
+from bench.workers import bench_worker, progress_rate, scratch_broker
 from streams.demo import demo_signups
 from streams.events import UserCreated
 from streams.producer import EventProducer
@@ -62,26 +63,12 @@ def writer_schemas(store: SchemaStore) -> dict[bytes, dict[str, Any]]:
 def raw_loop(bootstrap: str, topic: str, events: int) -> float:
     """The practical Python ceiling: batch consume, fastavro decode, a dict update, commit."""
     writers = writer_schemas(SchemaStore())
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-         "enable.auto.commit": False}
-    )
-    consumer.subscribe([topic])
     per_day: Counter[str] = Counter()
-    seen = 0
-    started = None
-    while seen < events:
-        batch = consumer.consume(1000, timeout=1.0)
-        if started is None and batch:
-            started = time.perf_counter()
-        for message in batch:
-            per_day[signup_day(read_single_object(message.value(), writers))] += 1
-        seen += len(batch)
-        if batch:
-            consumer.commit(asynchronous=True)
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    return events / elapsed
+
+    def count(message: Message) -> None:
+        per_day[signup_day(read_single_object(message.value(), writers))] += 1
+
+    return timed_consume(bootstrap, topic, events, count)
 
 
 def streams_worker(bootstrap: str, topic: str, events: int, home: Path, partitions: int, stall: float = 300.0) -> float:
@@ -99,21 +86,7 @@ def streams_worker(bootstrap: str, topic: str, events: int, home: Path, partitio
     worker = bench_worker(env, home, group)
     worker.start()
     try:
-        first_count, first_at = 0, None
-        last_total, moved_at = 0, time.monotonic()
-        while True:
-            total = worker.get("/signups")["total"]
-            now = time.perf_counter()
-            if first_at is None and total > 0:
-                first_count, first_at = total, now
-            if total >= events:
-                return (total - first_count) / (now - first_at)
-            if total != last_total:
-                last_total, moved_at = total, time.monotonic()
-            elif time.monotonic() - moved_at > stall:
-                raise SystemExit(f"the worker counted nothing for {stall:.0f}s, at {total} of {events}; "
-                                 f"see {worker.log_file}")
-            time.sleep(0.05)
+        return progress_rate(lambda: worker.get("/signups")["total"], events, worker, stall)
     finally:
         worker.stop()
 

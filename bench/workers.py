@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,26 @@ def bench_worker(env: dict[str, str], home: Path, name: str, database_url: str |
          "STREAMS_DATABASE__URL": database_url or sqlite_url(home, name)},
         home / f"{name}.log", free_port(),
     )
+
+
+def progress_rate(done: Callable[[], int], events: int, worker: WorkerProcess, stall: float = 300.0) -> float:
+    """Events per second from the first progress ``done()`` reports (read every 50 ms) until it reaches ``events``;
+    the run stops with a message when nothing moves for ``stall`` seconds."""
+    first_done, first_at = 0, None
+    last_done, moved_at = 0, time.monotonic()
+    while True:
+        now_done = done()
+        now = time.perf_counter()
+        if first_at is None and now_done > 0:
+            first_done, first_at = now_done, now
+        if now_done >= events and first_at is not None:
+            return (now_done - first_done) / (now - first_at)
+        if now_done != last_done:
+            last_done, moved_at = now_done, time.monotonic()
+        elif time.monotonic() - moved_at > stall:
+            raise SystemExit(f"the worker made no progress for {stall:.0f}s, at {now_done} of {events}; "
+                             f"see {worker.log_file}")
+        time.sleep(0.05)
 
 
 def sqlite_url(home: Path, name: str) -> str:

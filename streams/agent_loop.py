@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import faust
 from faust.types import EventT
@@ -35,7 +35,10 @@ from streams.topics import Family, RetryTopics
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Event], Awaitable[None]]
+Handler = Callable[[Any], Awaitable[None]]
+#: What a family's agent does, by event type; an event of the family whose type is not here needs nothing of it
+#: (the state engine folds it) and is acknowledged at once.
+Handlers = Mapping[type[Event], Handler]
 #: A priority turn for one event, ``retry=True`` for a retried attempt: ``partial(priorities.turn, family)``.
 Turn = Callable[..., AbstractAsyncContextManager[None]]
 
@@ -118,12 +121,13 @@ def describe(value: Event | UndecodableEvent | bytes | None) -> str:
 
 
 async def handle_each(
-    stream: faust.StreamT, handle: Handler, agent: str, family: Family, failures: FailureRouter, turn: Turn,
+    stream: faust.StreamT, handlers: Handlers, agent: str, family: Family, failures: FailureRouter, turn: Turn,
     in_flight: int, database: OutageGate,
 ) -> None:
-    """Hand every event meant for ``agent`` to ``handle`` in its priority turn, up to ``in_flight`` events at
-    once (one key's in order); route each failure aside and go on. An event of another family than
-    ``family`` fails with ``WrongTopicError``, so it is dead-lettered, not passed over. An event is acknowledged once it and
+    """Hand every event meant for ``agent`` to its type's handler in its priority turn, up to ``in_flight`` events
+    at once (one key's in order); route each failure aside and go on. An event of another family than
+    ``family`` fails with ``WrongTopicError``, so it is dead-lettered, not passed over; one of the family
+    that no handler wants is acknowledged at once. An event is acknowledged once it and
     every earlier event of its partition are done.
 
     Retried attempts (events back from a delay tier) wait apart from the fresh events, for their
@@ -135,7 +139,7 @@ async def handle_each(
     lanes, retried, acks = Lanes(in_flight), Lanes(RETRIED_PENDING), InOrderAcks()
     retried_slots = asyncio.Semaphore(max(1, in_flight // 4))
     run = partial(
-        handle_one, handle=handle, agent=agent, family=family, failures=failures, turn=turn, database=database,
+        handle_one, handlers=handlers, agent=agent, family=family, failures=failures, turn=turn, database=database,
     )
 
     async def run_retried(event: EventT, headers: Mapping[str, str], done: Callable[[], None], due: float) -> None:
@@ -146,7 +150,10 @@ async def handle_each(
         async for event in stream.noack().events():  # type: ignore[attr-defined]
             done = acks.received(event)
             headers = read_headers(event.headers)
-            if not meant_for(headers, agent):
+            value = event.value
+            if not meant_for(headers, agent) or (
+                isinstance(value, Event) and value.family == family and type(value) not in handlers
+            ):
                 done()
             elif attempts_made(headers):
                 await retried.start(
@@ -162,7 +169,7 @@ async def handle_each(
 
 
 async def handle_one(
-    event: EventT, headers: Mapping[str, str], done: Callable[[], None], handle: Handler, agent: str, family: Family,
+    event: EventT, headers: Mapping[str, str], done: Callable[[], None], handlers: Handlers, agent: str, family: Family,
     failures: FailureRouter, turn: Turn, database: OutageGate, due: float | None = None,
 ) -> None:
     """Run the handler once, or again after each database outage it meets (``OutageGate.through_outages``); ``due``, in
@@ -179,7 +186,7 @@ async def handle_one(
             decoded = cast(Event, value)
             if decoded.family != family:
                 raise WrongTopicError(decoded, topic, family)
-            await database.through_outages(partial(handle, decoded))
+            await database.through_outages(partial(handlers[type(decoded)], decoded))
         except Exception as exc:
             metrics.EVENTS_FAILED.labels(topic, agent, type(exc).__name__).inc()
             await failures.failed(agent, event, headers, exc)

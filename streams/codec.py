@@ -172,6 +172,12 @@ class EventCodec:
         except Exception as exc:
             return UndecodableEvent(payload, f"{type(exc).__name__}: {exc}")
 
+    def read_named(self, payload: bytes) -> tuple[str, dict[str, Any]]:
+        """The full name of the record's schema and the Avro record, for folds that need no typed event; raises on
+        bytes that are no known event."""
+        writer, offset = self.framing.writer(payload)
+        return writer.name, self.record(payload, writer, offset)
+
     def read(self, payload: bytes, schema: str) -> dict[str, Any] | None:
         """The Avro record when ``payload`` is one of ``schema``, else None; for folds that need no typed event.
 

@@ -206,7 +206,9 @@ class StateSettings(Section):
         description="Seconds the state engine may go silent before its group gives its partitions to another "
         "worker, whose commits then refuse the silent one's.",
     )
-    standby_replicas: int = Field(1, ge=0, description="Other workers that keep a warm copy of each table partition.")
+    standby_replicas: int = Field(
+        1, ge=0, description="Other workers that keep a warm copy of each state partition, tailing its changelog.",
+    )
     healthy_lag: int = Field(1000, ge=0, description="A topic whose consumer lag is below this is healthy.")
 
 

@@ -15,22 +15,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, cast
+from typing import cast
 
 from confluent_kafka import Message
 
 from streams import metrics
 from streams.app import settings
-from streams.events import Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed
+from streams.events import PostCommented, PostCreated, PostLiked, PostShared, PostViewed
 from streams.state.engine import State
 from streams.state.outputs import Outputs
 from streams.topics import POST_ENGAGEMENT, changelog_topic_name
-from tables.source_events import events_for
+from tables.source_events import SourceRecord, records_for
 from tables.user_stats import Step, send_steps
 
 AGENT = "engagement"
 
-COUNTERS: dict[type[Event], str] = {PostViewed: "views", PostLiked: "likes", PostCommented: "comments", PostShared: "shares"}
+#: The counter each activity adds to, by the full name of its schema.
+COUNTERS: dict[str, str] = {
+    PostViewed.schema: "views", PostLiked.schema: "likes", PostCommented.schema: "comments", PostShared.schema: "shares",
+}
 
 
 @dataclass
@@ -66,19 +69,20 @@ class PostEngagement:
 
 
 def fold(
-    posts: Mapping[str, PostEngagement], events: Iterable[tuple[int, Any]]
+    posts: Mapping[str, PostEngagement], events: Iterable[SourceRecord]
 ) -> tuple[dict[str, PostEngagement], dict[str, list[Step]]]:
-    """The new records of the posts these (offset, event) pairs touch, and each author's steps, in offset order;
+    """The new records of the posts these source records touch, and each author's steps, in offset order;
     events other than a post's creation and its activities are passed over."""
     updated: dict[str, PostEngagement] = {}
     steps: dict[str, list[Step]] = {}
-    for offset, value in events:
-        counter = COUNTERS.get(type(value))
-        if counter is None and not isinstance(value, PostCreated):
+    for offset, kind, record in events:
+        counter = COUNTERS.get(kind)
+        if counter is None and kind != PostCreated.schema:
             continue
-        new = updated.get(value.post_id)
+        post_id = record["post_id"]
+        new = updated.get(post_id)
         if new is None:
-            new = replace(posts.get(value.post_id) or PostEngagement())
+            new = replace(posts.get(post_id) or PostEngagement())
         if offset <= new.offset:
             continue
         new.offset = offset
@@ -87,9 +91,9 @@ def fold(
             if counter == "likes" and new.author_id is not None:
                 steps.setdefault(new.author_id, []).append(Step(offset, likes_received=1))
         elif new.author_id is None:
-            new.author_id = value.author_id
+            new.author_id = record["author_id"]
             steps.setdefault(new.author_id, []).append(Step(offset, posts=1, likes_received=new.likes))
-        updated[value.post_id] = new
+        updated[post_id] = new
     return updated, steps
 
 
@@ -102,12 +106,26 @@ def fold_engagement(
     addressed to another agent: this fold counted them the first time.
     """
     with metrics.batch_folded(cast(str, messages[-1].topic()), AGENT, len(messages)):
-        updated, steps = fold(posts, events_for(messages, AGENT))
+        updated, steps = fold(posts, records_for(messages, AGENT))
         send_steps(outputs, cast(str, messages[-1].topic()), partition, steps)
     return updated
 
 
+#: Engagement rates and view counts fit in 8 bytes each; a rank subtracts them from the largest.
+LARGEST = 2**64 - 1
+
+
+def top_first(post_id: str, raw: bytes) -> bytes:
+    """The order /posts/top reads: engagement rate, then views, then post id, each highest first."""
+    record = PostEngagement.loads(raw)
+    rate = round(record.engagement_rate * 100)
+    return (
+        (LARGEST - rate).to_bytes(8, "big") + (LARGEST - record.views).to_bytes(8, "big")
+        + bytes(255 - byte for byte in post_id.encode()) + b"\xff"
+    )
+
+
 post_engagement: State[PostEngagement] = State(
     POST_ENGAGEMENT, settings.topics.post_events, changelog_topic_name(settings.kafka.group_id, POST_ENGAGEMENT),
-    fold_engagement, PostEngagement.dumps, PostEngagement.loads,
+    fold_engagement, PostEngagement.dumps, PostEngagement.loads, top_first,
 )

@@ -15,7 +15,7 @@ state_engine = StateEngine(
     settings.kafka, state_group_id(settings.kafka.group_id), STATES, settings.state.data_dir / "state",
     settings.state.batch_size, settings.state.batch_window, settings.state.session_timeout, settings.topics.partitions,
     settings.topics.replication_factor, settings.topics.dead_letters,
-    f"{settings.web.advertised_host or settings.web.host}:{settings.web.port}",
+    f"{settings.web.advertised_host or settings.web.host}:{settings.web.port}", settings.state.standby_replicas,
 )
 
 

@@ -61,7 +61,8 @@ async def state_health(reader: GroupReader, engine: StateEngine, healthy_below: 
     states: dict[str, dict[str, object]] = {}
     for state in engine.states:
         health: dict[str, object] = {
-            "state": engine_status, "partitions": engine.partitions(state), "restores": restore_progress(engine, state),
+            "state": engine_status, "partitions": engine.partitions(state),
+            "standby_partitions": engine.standbys.partitions(state.name), "restores": restore_progress(engine, state),
         }
         try:
             lag = await asyncio.to_thread(state_lag, reader, engine, state)

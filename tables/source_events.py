@@ -1,22 +1,30 @@
-"""Source messages as typed events, for the folds that need more than one field of them."""
+"""Source messages as Avro records, for the folds: decoded once, without building typed events."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from confluent_kafka import Message
 
 from streams.app import codec
-from streams.events import Event, UndecodableEvent
 from streams.retry import meant_for, read_headers
 
+#: (offset, the full name of the record's schema, the record)
+SourceRecord = tuple[int, str, dict[str, Any]]
 
-def events_for(messages: Sequence[Message], agent: str) -> list[tuple[int, Event | UndecodableEvent]]:
-    """(offset, event) of each message but retries addressed to another agent: ``agent`` folded those the first
-    time. Undecodable ones stay undecodable: the folds pass them over, and the family's agent dead-letters them."""
-    return [
-        (cast(int, message.offset()), codec.decode(cast(bytes, message.value())))
-        for message in messages
-        if meant_for(read_headers(cast(list[tuple[str, bytes | None]] | None, message.headers())), agent)
-    ]
+
+def records_for(messages: Sequence[Message], agent: str) -> list[SourceRecord]:
+    """Each readable message's record but retries addressed to another agent: ``agent`` folded those the first
+    time. Bytes no schema can read are passed over: the family's agent dead-letters them."""
+    records = []
+    for message in messages:
+        headers = cast(list[tuple[str, bytes | None]] | None, message.headers())
+        if headers is not None and not meant_for(read_headers(headers), agent):
+            continue
+        try:
+            name, record = codec.read_named(cast(bytes, message.value()))
+        except Exception:
+            continue
+        records.append((cast(int, message.offset()), name, record))
+    return records

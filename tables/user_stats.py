@@ -28,11 +28,11 @@ from confluent_kafka import Message
 from streams import metrics
 from streams.agent_loop import UndecodableEventError
 from streams.app import settings
-from streams.events import FollowChange, UserFollowed
+from streams.events import UserFollowed, UserUnfollowed
 from streams.state.engine import State
 from streams.state.outputs import Outputs
 from streams.topics import FOLLOWS, USER_STATS, changelog_topic_name
-from tables.source_events import events_for
+from tables.source_events import SourceRecord, records_for
 
 AGENT = "user-stats"
 
@@ -136,28 +136,34 @@ def send_steps(outputs: Outputs, topic: str, partition: int, steps: dict[str, li
         outputs.send(settings.topics.user_stats_changes, user_id.encode(), UserStatsChange.of(topic, partition, user_steps).dumps())
 
 
+FOLLOW_CHANGES = frozenset({UserFollowed.schema, UserUnfollowed.schema})
+
+
 def follow_key(follower: str, followed: str) -> str:
     return f"{follower}>{followed}"
 
 
 def fold_follows(
-    edges: Mapping[str, FollowEdge], events: Iterable[tuple[int, object]]
+    edges: Mapping[str, FollowEdge], events: Iterable[SourceRecord]
 ) -> tuple[dict[str, FollowEdge], dict[str, list[Step]]]:
-    """The follow edges these (offset, event) pairs change, in order, and the steps that gives each user."""
+    """The follow edges these source records change, in order, and the steps that gives each user."""
     changed: dict[str, FollowEdge] = {}
     steps: dict[str, list[Step]] = {}
-    for offset, value in events:
-        if not isinstance(value, FollowChange) or value.user_id == value.followed_id:
+    for offset, kind, record in events:
+        if kind not in FOLLOW_CHANGES:
             continue
-        key = follow_key(value.user_id, value.followed_id)
+        follower, followed = record["user_id"], record["followed_id"]
+        if follower == followed:
+            continue
+        key = follow_key(follower, followed)
         current = changed.get(key) or edges.get(key) or FollowEdge()
-        following = isinstance(value, UserFollowed)
+        following = kind == UserFollowed.schema
         if offset <= current.offset or current.following == following:
             continue
         changed[key] = FollowEdge(following=following, offset=offset)
         step = 1 if following else -1
-        steps.setdefault(value.user_id, []).append(Step(offset, following=step))
-        steps.setdefault(value.followed_id, []).append(Step(offset, followers=step))
+        steps.setdefault(follower, []).append(Step(offset, following=step))
+        steps.setdefault(followed, []).append(Step(offset, followers=step))
     return changed, steps
 
 
@@ -171,7 +177,7 @@ def fold_follow_events(
     another agent are passed over.
     """
     with metrics.batch_folded(cast(str, messages[-1].topic()), "follows", len(messages)):
-        changed, steps = fold_follows(edges, events_for(messages, AGENT))
+        changed, steps = fold_follows(edges, records_for(messages, AGENT))
         send_steps(outputs, cast(str, messages[-1].topic()), partition, steps)
     return changed
 

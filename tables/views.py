@@ -123,9 +123,7 @@ class TopPostsView(View):
         min_views = int_param(request, "min_views", 1, 0, 10**12)
 
         def local() -> list[dict[str, object]]:
-            candidates = (
-                (post_id, record) for post_id, record in state_engine.items(post_engagement) if record.views >= min_views
-            )
+            candidates = state_engine.ranked(post_engagement, limit, lambda record: record.views >= min_views)
             best = heapq.nlargest(limit, candidates, key=lambda item: (item[1].engagement_rate, item[1].views, item[0]))
             return [record.as_json(post_id) for post_id, record in best]
 

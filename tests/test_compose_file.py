@@ -9,7 +9,6 @@ from importlib.util import find_spec
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-import mode
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
@@ -242,9 +241,10 @@ def test_systemd_unit_restarts_on_failure_unprivileged_and_confined() -> None:
     assert SERVICE["PrivateTmp"] == ["yes"]
 
 
-def test_a_clean_stop_gets_more_time_than_faust_gives_its_services() -> None:
+def test_a_clean_stop_gets_more_time_than_the_worker_gives_itself() -> None:
+    bound = load_settings().worker.stop_timeout
     for grace in (SERVICE["TimeoutStopSec"][0], SERVICES["worker"]["stop_grace_period"]):
-        assert seconds(grace) > mode.Service.shutdown_timeout
+        assert seconds(grace) > bound
 
 
 def test_worker_env_example_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -55,13 +56,13 @@ def signup_state(settings: Settings) -> State[DayCount]:
 
 def signup_engine(
     settings: Settings, store: Path, group_id: str | None = None, commit_interval: float = 0.2,
-    session_timeout: float = 10.0,
+    session_timeout: float = 10.0, address: str = "127.0.0.1:1", standby_replicas: int = 0,
 ) -> StateEngine:
     """An engine of ``settings``' app counting signups into its changelog, its stores under ``store``; in the
-    consumer group of ``group_id``'s engines when given."""
+    consumer group of ``group_id``'s engines when given. ``address`` stands for its worker's web view."""
     return StateEngine(
         settings.kafka, state_group_id(group_id or settings.kafka.group_id), [signup_state(settings)], store, 200,
-        commit_interval, session_timeout, 4, 1, settings.topics.dead_letters, "127.0.0.1:1",
+        commit_interval, session_timeout, 4, 1, settings.topics.dead_letters, address, standby_replicas,
     )
 
 
@@ -70,7 +71,7 @@ def engines(namespace, tmp_path: Path) -> Iterator[Callable[..., StateEngine]]:
     """Signup engines of this test's namespace, each with its own stores; all stopped afterwards."""
     started: list[StateEngine] = []
 
-    def engine(store: str, group_id: str | None = None, **options: float) -> StateEngine:
+    def engine(store: str, group_id: str | None = None, **options: Any) -> StateEngine:
         made = signup_engine(namespace.settings(), tmp_path / store, group_id, **options)
         made.start()
         started.append(made)
@@ -248,3 +249,28 @@ def test_a_stalled_engine_whose_partitions_moved_on_commits_nothing_and_the_coun
     wait_until(lambda: partitions(restored) == [0, 1, 2, 3], "an engine on an empty store holding every partition",
                TIMEOUT)
     assert counted(restored) == per_day(events), "the changelog restores other counts"
+
+
+def test_a_standby_copy_makes_taking_a_partition_over_read_only_the_changelog_tail(namespace, engines) -> None:
+    settings = namespace.settings()
+    events = demo_signups(6000, days=5, rng=random.Random(9))
+    publish(settings, events[:4000])
+    first = engines("store-a", address="127.0.0.1:1", standby_replicas=1)
+    second = engines("store-b", address="127.0.0.1:2", standby_replicas=1)
+    state = first.states[0]
+
+    def copies_kept() -> bool:
+        held, copied = partitions(first), first.standbys.partitions(state.name)
+        return (sum(counted(first, second).values()) == 4000 and partitions(first, second) == [0, 1, 2, 3]
+                and bool(held) and copied == sorted(set(range(4)) - set(held))
+                and second.standbys.partitions(state.name) == held)
+
+    wait_until(copies_kept, "each engine holding two partitions and a copy of the other two", TIMEOUT)
+    publish(settings, events[4000:])
+    wait_until(lambda: sum(counted(first, second).values()) == len(events), "every signup counted", TIMEOUT)
+    taken = partitions(first)
+    first.stop()
+    wait_until(lambda: partitions(second) == [0, 1, 2, 3], "the second engine holding every partition", TIMEOUT)
+    assert counted(second) == per_day(events)
+    restored = {progress.partition: progress.restored for progress in second.restores(state)}
+    assert all(restored[partition] <= 10 for partition in taken), f"partitions taken over read {restored}"

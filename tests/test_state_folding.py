@@ -1,12 +1,13 @@
-"""The pure folds behind the stream-state tables, without Kafka: counts, and events delivered again."""
+"""The pure folds behind the states, without Kafka: counts, and events delivered again."""
 
 from __future__ import annotations
 
 from streams.events import (
-    PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserFollowed, UserUnfollowed,
+    Event, PostCommented, PostCreated, PostLiked, PostShared, PostViewed, UserFollowed, UserUnfollowed,
 )
 from streams.kafka.partitions import partition_of
 from tables.engagement import PostEngagement, fold
+from tables.source_events import SourceRecord
 from tables.signups import DayCount, count_signups_by_day, sum_partials
 from tables.user_stats import FollowEdge, Step, UserStats, fold_follows
 
@@ -15,8 +16,9 @@ def created(post: str, author: str) -> PostCreated:
     return PostCreated.new(post_id=post, author_id=author, content="")
 
 
-def numbered(*events: object, start: int = 0) -> list[tuple[int, object]]:
-    return list(enumerate(events, start))
+def numbered(*events: Event, start: int = 0) -> list[SourceRecord]:
+    """The events as the folds read them from their topic, from offset ``start``."""
+    return [(offset, event.schema, event.to_avro()) for offset, event in enumerate(events, start)]
 
 
 def test_engagement_rate_is_a_percentage_to_two_decimals_and_zero_without_views() -> None:

@@ -38,12 +38,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.errors import BrokerUnavailableError
+from streams.kafka.lag import GroupReader
 from streams.kafka.partitions import partition_of
 from streams.kafka_clients import confluent_config
 from streams.settings import KafkaSettings
 from streams.state.changelog import Restoring, restore
 from streams.state.outputs import Outputs
-from streams.state.store import PartitionStore
+from streams.state.standby import Standbys
+from streams.state.store import PartitionStore, Rank
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,8 @@ COMMIT_TRIES = 3
 
 @dataclass(frozen=True)
 class State(Generic[V]):
-    """A named state: what it folds (``source``), how, where it is changelogged, and how its values are encoded."""
+    """A named state: what it folds (``source``), how, where it is changelogged, and how its values are encoded;
+    with ``rank``, its stores keep its values in that order too (``StateEngine.ranked``)."""
 
     name: str
     source: str
@@ -74,6 +77,7 @@ class State(Generic[V]):
     fold: Fold[V]
     dumps: Callable[[V], bytes]
     loads: Callable[[bytes], V]
+    rank: Rank | None = None
 
 
 class PartitionView(Mapping[str, V]):
@@ -103,12 +107,15 @@ class StateEngine:
     def __init__(
         self, kafka: KafkaSettings, group_id: str, states: Sequence[State[Any]], data_dir: Path, batch_size: int,
         commit_interval: float, session_timeout: float, partitions: int, replication_factor: int, dead_letters: str,
-        advertised: str,
+        advertised: str, standby_replicas: int = 0,
     ) -> None:
         """``advertised`` is where this worker's web view is reached (host:port); the group's members name theirs
         in their client id, so any worker can tell which one holds a partition (``member_address``)."""
         self.kafka, self.group_id, self.states = kafka, group_id, list(states)
         self.partition_count, self.dead_letters, self.advertised = partitions, dead_letters, advertised
+        self.client_id = f"{kafka.client_id}-state{MEMBER_ADDRESS}{advertised}"
+        self.standbys = Standbys(self, standby_replicas, self.group_reader)
+        self._group_reader: GroupReader | None = None
         self.data_dir, self.batch_size, self.commit_interval = data_dir, batch_size, commit_interval
         self.session_timeout = session_timeout
         self.topic_shape = partitions, replication_factor
@@ -158,6 +165,36 @@ class StateEngine:
         with self.lock:
             return (state.name, partition_of(key, self.partition_count)) in self.stores
 
+    def ranked(self, state: State[V], limit: int, accept: Callable[[V], bool]) -> list[tuple[str, V]]:
+        """Up to ``limit`` accepted values of each of this worker's partitions, best first by ``state.rank``."""
+        best: list[tuple[str, V]] = []
+        with self.lock:
+            for (name, _), store in self.stores.items():
+                if name != state.name:
+                    continue
+                taken = 0
+                for key, raw in store.ranked():
+                    value = state.loads(raw)
+                    if accept(value):
+                        best.append((key, value))
+                        taken += 1
+                        if taken == limit:
+                            break
+        return best
+
+    def active(self, key: tuple[str, int]) -> bool:
+        """Whether the engine holds, or is restoring, this (state, partition); call with ``lock`` held."""
+        return key in self.stores or key in self.restoring
+
+    def store_path(self, state: State[Any], partition: int) -> Path:
+        return self.data_dir / state.name / str(partition)
+
+    def group_reader(self) -> GroupReader:
+        """A reader of the engine's group, for the standbys, made on first use."""
+        if self._group_reader is None:
+            self._group_reader = GroupReader(self.kafka)
+        return self._group_reader
+
     def estimated_keys(self, state: State[Any]) -> int:
         with self.lock:
             return sum(store.estimated_keys() for (name, _), store in self.stores.items() if name == state.name)
@@ -187,14 +224,19 @@ class StateEngine:
         self.stopping.clear()
         self.thread = threading.Thread(target=self.run, name="state-engine", daemon=True)
         self.thread.start()
+        self.standbys.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what was folded, leave the group and close the stores."""
         self.stopping.set()
+        self.standbys.stop()
         if self.thread is not None:
             self.thread.join(timeout)
             if self.thread.is_alive():
                 logger.error("state engine did not stop within %.0fs", timeout)
+        if self._group_reader is not None:
+            self._group_reader.close()
+            self._group_reader = None
 
     def run(self) -> None:
         """Fold until stopped; after a failure, start again from what was committed."""
@@ -216,7 +258,7 @@ class StateEngine:
         ensure_topics(
             self.kafka, {state.changelog: {"cleanup.policy": "compact"} for state in self.states}, *self.topic_shape,
         )
-        client_id = f"{self.kafka.client_id}-state{MEMBER_ADDRESS}{self.advertised}"
+        client_id = self.client_id
         self.producer = Producer(confluent_config(self.kafka, log_level=0, **{
             "client.id": client_id, "transactional.id": f"{self.group_id}-{uuid.uuid4()}",
             "transaction.timeout.ms": round(TRANSACTION_TIMEOUT_S * 1000), "linger.ms": 5,
@@ -382,10 +424,11 @@ class StateEngine:
 
     def restore(self, state: State[Any], partition: int) -> None:
         key = (state.name, partition)
-        store = PartitionStore(self.data_dir / state.name / str(partition))
         progress = Restoring(state.changelog, partition, records_left=0)
         with self.lock:
             self.restoring[key] = progress
+            self.standbys.release(key)
+        store = PartitionStore(self.store_path(state, partition), state.rank)
         try:
             restore(self.kafka, self.group_id, state.changelog, partition, store, self.stopping, progress)
         except BaseException:
