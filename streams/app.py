@@ -47,6 +47,7 @@ def create_app(settings: Settings, codec: EventCodec) -> faust.App:
         processing_guarantee=settings.kafka.processing_guarantee,
         broker_commit_interval=settings.kafka.commit_interval,
         broker_max_poll_records=settings.kafka.max_poll_records,
+        broker_session_timeout=settings.kafka.session_timeout,
         consumer_metadata_max_age_ms=round(settings.kafka.metadata_refresh * 1000),
         producer_compression_type=compression,
         datadir=settings.state.data_dir,

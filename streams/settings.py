@@ -105,6 +105,11 @@ class KafkaSettings(Section):
         description="Seconds a fetch of the worker's consumer waits for data; a partition emptied meanwhile is "
         "fetched again only after it.",
     )
+    session_timeout: float = Field(
+        10.0, ge=6, le=300,
+        description="Seconds a worker may go silent before its groups give its partitions to the others: how soon a "
+        "dead worker's partitions move, and after which a stalled one's commits are refused.",
+    )
     metadata_refresh: float = Field(
         30.0, gt=0, le=300,
         description="Seconds between the worker consumer's metadata refreshes. The group's leader rebalances when "
@@ -200,11 +205,6 @@ class StateSettings(Section):
     )
     batch_window: float = Field(
         0.2, gt=0, description="Seconds to wait for a batch to fill; how often the state engine commits a transaction.",
-    )
-    session_timeout: float = Field(
-        10.0, ge=6, le=300,
-        description="Seconds the state engine may go silent before its group gives its partitions to another "
-        "worker, whose commits then refuse the silent one's.",
     )
     standby_replicas: int = Field(
         1, ge=0, description="Other workers that keep a warm copy of each state partition, tailing its changelog.",

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from confluent_kafka import KafkaException
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 from yarl import URL
 
 from streams.kafka.lag import GroupReader
 from streams.kafka.partitions import partition_of
-from streams.state.engine import MEMBER_ADDRESS, State, StateEngine
+from streams.state.engine import MEMBER_ADDRESS, State
+from streams.state.remote import EngineClient
 from tables.access import forwarded_headers
 
 LOCAL = "local"
@@ -55,7 +57,7 @@ def member_url(client_id: str) -> URL | None:
 class EngineRouter:
     """Which worker's web view holds each partition of the state engine's sources."""
 
-    def __init__(self, engine: StateEngine, reader: Callable[[], GroupReader], own: URL) -> None:
+    def __init__(self, engine: EngineClient, reader: Callable[[], GroupReader], own: URL) -> None:
         self.engine, self.reader, self.own = engine, reader, own
         self._holders: dict[tuple[str, int], URL] | None = None
         self._read_at = 0.0
@@ -63,7 +65,10 @@ class EngineRouter:
     async def holders(self) -> dict[tuple[str, int], URL] | None:
         """(topic, partition) to the web view holding it; None while the group is rebalancing."""
         if self._holders is None or time.monotonic() - self._read_at > HOLDERS_TTL_S:
-            assignments = await asyncio.to_thread(self.reader().assignments, self.engine.group_id)
+            try:
+                assignments = await asyncio.to_thread(self.reader().assignments, self.engine.group_id)
+            except KafkaException as exc:
+                raise ServiceUnavailable(f"cannot read which worker holds what from the broker: {exc.args[0]}") from exc
             self._read_at = time.monotonic()
             self._holders = None if assignments is None else {
                 partition: url

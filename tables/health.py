@@ -12,7 +12,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from streams.kafka.lag import GroupReader
-from streams.state.engine import State, StateEngine
+from streams.state.engine import State
+from streams.state.remote import EngineClient
 
 
 def topic_states(reader: GroupReader, group: str, topics: list[str], healthy_below: int) -> dict[str, Any]:
@@ -41,12 +42,12 @@ async def topic_health(reader: GroupReader, group: str, topics: list[str], healt
         return {"error": f"cannot read the consumer group from the broker: {exc.args[0]}"}
 
 
-def state_lag(reader: GroupReader, engine: StateEngine, state: State[Any]) -> int:
+def state_lag(reader: GroupReader, engine: EngineClient, state: State[Any]) -> int:
     """Events of ``state``'s source the engine's consumer group has not folded yet."""
     return reader.lag(engine.group_id, [state.source]).get(state.source, 0)
 
 
-def restore_progress(engine: StateEngine, state: State[Any]) -> list[dict[str, object]]:
+def restore_progress(engine: EngineClient, state: State[Any]) -> list[dict[str, object]]:
     return [
         {"partition": progress.partition, "restored": progress.restored, "records_left": progress.records_left,
          "records_per_second": round(progress.rate()), "done": progress.finished is not None}
@@ -54,7 +55,7 @@ def restore_progress(engine: StateEngine, state: State[Any]) -> list[dict[str, o
     ]
 
 
-async def state_health(reader: GroupReader, engine: StateEngine, healthy_below: int) -> dict[str, dict[str, object]]:
+async def state_health(reader: GroupReader, engine: EngineClient, healthy_below: int) -> dict[str, dict[str, object]]:
     """Per state: the engine running, joining its group or stopped; the partitions it holds here, their restores,
     and the group's lag on the state's source; healthy only once running with little lag."""
     engine_status = engine.status()
@@ -62,7 +63,7 @@ async def state_health(reader: GroupReader, engine: StateEngine, healthy_below: 
     for state in engine.states:
         health: dict[str, object] = {
             "state": engine_status, "partitions": engine.partitions(state),
-            "standby_partitions": engine.standbys.partitions(state.name), "restores": restore_progress(engine, state),
+            "standby_partitions": engine.standby_partitions(state), "restores": restore_progress(engine, state),
         }
         try:
             lag = await asyncio.to_thread(state_lag, reader, engine, state)

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.state.engine import StateEngine
+from streams.state.remote import EngineClient
 from streams.kafka.lag import GroupReader
 from tables.health import state_lag
 
@@ -50,7 +50,7 @@ class StreamsCollector(Collector):
 
     def __init__(
         self, app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]],
-        engine: StateEngine, relays: tuple[str, list[str]],
+        engine: EngineClient, relays: tuple[str, list[str]],
     ) -> None:
         self.app = app
         self.reader = reader
@@ -90,8 +90,33 @@ class StreamsCollector(Collector):
         return family
 
 
+class WorkerMetrics:
+    """What /metrics serves: this process's registry and the engine process's metrics as one, each series the sum
+    of both processes' counts (the earlier of their creation times), whichever process counted it."""
+
+    def __init__(self, engine: EngineClient) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for family in [*REGISTRY.collect(), *self.engine.metrics()]:
+            merged = families.setdefault(family.name, family)
+            if merged is family:
+                continue
+            series = {(sample.name, tuple(sorted(sample.labels.items()))): n for n, sample in enumerate(merged.samples)}
+            for sample in family.samples:
+                at = series.get((sample.name, tuple(sorted(sample.labels.items()))))
+                if at is None:
+                    merged.samples.append(sample)
+                    continue
+                kept = merged.samples[at]
+                value = min(kept.value, sample.value) if sample.name.endswith("_created") else kept.value + sample.value
+                merged.samples[at] = kept._replace(value=value)
+        yield from families.values()
+
+
 def register_collector(
-    app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]], engine: StateEngine,
+    app: faust.App, reader: Callable[[], GroupReader], topics: Callable[[], list[str]], engine: EngineClient,
     relays: tuple[str, list[str]],
 ) -> None:
     """``relays``: the relays' consumer group and the delay-tier topics it reads."""

@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from importlib.resources import files
 
 import faust
+from aiohttp import web
 from faust.web import Request, Response, View
 from yarl import URL
 from faust.web.exceptions import ServiceUnavailable, ValidationError as BadRequest
@@ -28,13 +29,14 @@ from streams.db.outage import is_outage
 from streams import worker
 from streams.kafka.lag import GroupReader
 from streams.state.engine import State
+from streams.state.remote import AtLeast, EngineUnavailableError
 from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
-from tables.access import token_required
+from tables.access import Handler, token_required
 from tables.cluster import EngineRouter, answer_for_key, asks_locally, gather
 from tables.engagement import post_engagement
 from tables.engine import state_engine
 from tables.health import state_health, topic_health
-from tables.monitoring import register_collector
+from tables.monitoring import WorkerMetrics, register_collector
 from tables.signups import signup_partials, sum_partials
 from tables.user_stats import user_stats
 
@@ -74,6 +76,16 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return int(value)
 
 
+@web.middleware
+async def engine_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A read of the states while the engine process is (re)starting answers 503, as any other brief absence."""
+    try:
+        return await handler(request)
+    except EngineUnavailableError as exc:
+        return web.json_response({"error": f"{exc}; try again shortly"}, status=503)
+
+
+app.web.web_app.middlewares.append(engine_unavailable)  # type: ignore[attr-defined]
 if settings.web.token is not None:
     app.web.web_app.middlewares.append(token_required(settings.web.token.get_secret_value()))  # type: ignore[attr-defined]
 
@@ -123,7 +135,7 @@ class TopPostsView(View):
         min_views = int_param(request, "min_views", 1, 0, 10**12)
 
         def local() -> list[dict[str, object]]:
-            candidates = state_engine.ranked(post_engagement, limit, lambda record: record.views >= min_views)
+            candidates = state_engine.ranked(post_engagement, limit, AtLeast("views", min_views))
             best = heapq.nlargest(limit, candidates, key=lambda item: (item[1].engagement_rate, item[1].views, item[0]))
             return [record.as_json(post_id) for post_id, record in best]
 
@@ -227,6 +239,7 @@ class EmailStatisticsView(View):
 
 
 if settings.monitoring.enabled:
+    worker_metrics = WorkerMetrics(state_engine)
     register_collector(
         app, group_reader, functools.partial(watched_topic_names, settings.topics), state_engine,
         (relay_group_id(settings.kafka.group_id), list(tier_topic_names(settings.topics, settings.retry))),
@@ -237,12 +250,14 @@ if settings.monitoring.enabled:
         """Prometheus metrics of this worker (also on a port of their own when monitoring.metrics_port is set)."""
 
         async def get(self, request: Request) -> Response:
-            body = await asyncio.to_thread(generate_latest)
+            body = await asyncio.to_thread(generate_latest, worker_metrics)  # type: ignore[arg-type]
             return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     if (metrics_port := settings.monitoring.metrics_port) is not None:
         #: Once per process: Faust sends its worker-init signal more than once.
-        serve_metrics = functools.cache(functools.partial(start_http_server, metrics_port, addr=settings.web.host))
+        serve_metrics = functools.cache(functools.partial(
+            start_http_server, metrics_port, addr=settings.web.host, registry=worker_metrics,  # type: ignore[arg-type]
+        ))
 
         @app.on_worker_init.connect  # type: ignore[arg-type]
         def on_worker_init(app: faust.App, **kwargs: object) -> None:

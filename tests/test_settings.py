@@ -19,7 +19,7 @@ def test_defaults_name_the_four_family_topics_and_the_local_broker(monkeypatch) 
         "user-events", "post-events", "email-events", "export-events",
     ]
     assert settings.web.port == 6066
-    assert settings.state.session_timeout == 10.0
+    assert settings.kafka.session_timeout == 10.0
 
 
 def test_streams_names_override_and_win_over_conventional_ones(monkeypatch) -> None:
@@ -39,7 +39,7 @@ def test_streams_names_override_and_win_over_conventional_ones(monkeypatch) -> N
         ("STREAMS_WEB__PORT", "not-a-port", "web.port"),
         ("KAFKA_BROKERS", "localhost", "kafka.brokers"),
         ("KAFKA_AUTO_OFFSET_RESET", "sometimes", "kafka.auto_offset_reset"),
-        ("STREAMS_STATE__SESSION_TIMEOUT", "3", "state.session_timeout"),
+        ("STREAMS_KAFKA__SESSION_TIMEOUT", "3", "kafka.session_timeout"),
         ("STREAMS_TOPICS__PARTITIONS", "0", "topics.partitions"),
         ("RETRY_MAX_ATTEMPTS", "0", "retry.max_attempts"),
         ("RETRY_BACKOFF_MULTIPLIER", "0.5", "retry.multiplier"),

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from typing import TypeVar
 
-from confluent_kafka import ConsumerGroupState, Consumer, IsolationLevel, TopicPartition
+from confluent_kafka import ConsumerGroupState, Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from streams.kafka_clients import confluent_config
 from streams.settings import KafkaSettings
 
 TIMEOUT = 10.0
+T = TypeVar("T")
+#: How long past its own timeout an admin request is waited for.
+ANSWER_GRACE = 2.0
+#: How long a metadata request may take before the broker counts as away.
+PROBE_TIMEOUT = 1.0
 
 
 class GroupReader:
@@ -37,6 +44,7 @@ class GroupReader:
         self.admin = AdminClient(confluent_config(kafka, log_level=0))
         self._offset_readers: dict[str, tuple[Consumer, threading.Lock]] = {}
         self._lock = threading.Lock()
+        self._stuck: list[AdminClient] = []
 
     def _offset_reader(self, group: str) -> tuple[Consumer, threading.Lock]:
         with self._lock:
@@ -58,6 +66,21 @@ class GroupReader:
         with lock:
             answered = consumer.committed(partitions, timeout=self.timeout)
         return {(tp.topic, tp.partition): tp.offset for tp in answered if tp.offset >= 0}
+
+    def answer(self, future: Future[T], client: AdminClient | None = None) -> T:
+        """The answer of an admin request made through ``client`` (the shared admin client when None), or a
+        KafkaException once it is overdue. Some requests of librdkafka's admin client never complete after the
+        broker went away mid-request (their futures are never resolved), so an overdue one leaves its client
+        behind; the shared one is replaced. The client is kept, not destroyed, since destroying a client with a
+        request stuck in it can block."""
+        try:
+            return future.result(timeout=self.timeout + ANSWER_GRACE)
+        except FutureTimeout:
+            with self._lock:
+                if client is None:
+                    client, self.admin = self.admin, AdminClient(confluent_config(self.kafka, log_level=0))
+                self._stuck.append(client)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "the broker's answer is overdue")) from None
 
     def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """Every partition of those ``topics`` that exist."""
@@ -81,14 +104,23 @@ class GroupReader:
         position = self.committed(group, partitions)
         lag: dict[str, int] = {}
         for tp in partitions:
-            end = ends[tp].result().offset
-            start = starts[tp].result().offset
+            end = self.answer(ends[tp]).offset
+            start = self.answer(starts[tp]).offset
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - position.get((tp.topic, tp.partition), start))
         return lag
 
     def assignments(self, group: str) -> dict[str, list[tuple[str, int]]] | None:
-        """Each member's client id and the (topic, partition)s it holds; None unless the group is stable."""
-        description = self.admin.describe_consumer_groups([group], request_timeout=self.timeout)[group].result()
+        """Each member's client id and the (topic, partition)s it holds; None unless the group is stable.
+
+        librdkafka's admin client can abort the process when a coordinator request it times out meets
+        its late answer (an assertion on the request's reference count), and can leave such requests
+        unanswered for good once a broker went away mid-request. So the group is described only after
+        the broker has just answered a metadata request (``PROBE_TIMEOUT``), by an admin client made for
+        this one request.
+        """
+        self.admin.list_topics(timeout=PROBE_TIMEOUT)
+        describer = AdminClient(confluent_config(self.kafka, log_level=0))
+        description = self.answer(describer.describe_consumer_groups([group], request_timeout=self.timeout)[group], describer)
         if description.state != ConsumerGroupState.STABLE:
             return None
         held: dict[str, list[tuple[str, int]]] = {}

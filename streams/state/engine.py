@@ -203,6 +203,9 @@ class StateEngine:
         with self.lock:
             return sorted(partition for name, partition in self.stores if name == state.name)
 
+    def standby_partitions(self, state: State[Any]) -> list[int]:
+        return self.standbys.partitions(state.name)
+
     def restores(self, state: State[Any]) -> list[Restoring]:
         """The restores of ``state``'s partitions under way or done since they were assigned here."""
         with self.lock:

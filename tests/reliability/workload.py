@@ -26,6 +26,7 @@ from streams.events import Event, PostViewed, UserCreated
 from streams.producer import EventProducer
 from streams.settings import Settings
 from streams.worker_process import WorkerProcess
+from tests.waiting import wait_until
 from tests.smtp_inbox import Inbox
 
 HANDLERS = ("users.create_user", "users.welcome_email")
@@ -125,22 +126,29 @@ def wait_for_everything(
     alive: Callable[[], bool] = lambda: True,
 ) -> Ledger:
     """Read the ledger until nothing is lost (or ``timeout``), then once more after a quiet spell, so late
-    duplicates show too."""
+    duplicates show too. A read the worker cannot answer yet (503 while partitions move) is read again."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert alive(), "a worker died; see its log"
+
+    def answered() -> Ledger | None:
         try:
-            figures = read_ledger(workload, worker, database_url, inbox).figures(workload)
+            return read_ledger(workload, worker, database_url, inbox)
         except OSError as error:
             print(f"{time.strftime('%H:%M:%S')} the worker did not answer: {error}", flush=True)
+            return None
+
+    while time.monotonic() < deadline:
+        assert alive(), "a worker died; see its log"
+        ledger = answered()
+        if ledger is None:
             time.sleep(1.0)
             continue
+        figures = ledger.figures(workload)
         print(f"{time.strftime('%H:%M:%S')} {figures}", flush=True)
         if figures["lost"] == 0:
             break
         time.sleep(1.0)
     time.sleep(3.0)
-    return read_ledger(workload, worker, database_url, inbox)
+    return wait_until(answered, "the last reading of the ledger", timeout=60, alive=alive, interval=1.0)
 
 
 def assert_nothing_lost_or_doubled(figures: dict[str, int], duplicate_emails_at_most: int = 0) -> None:
