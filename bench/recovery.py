@@ -1,11 +1,11 @@
-"""Table recovery on the real local broker: how long a worker takes to rebuild 1,000,000 keys.
+"""State recovery on the real local broker: how long a worker takes to rebuild 1,000,000 keys.
 
-A worker folds one PostViewed event for each of N distinct posts into the post-engagement table
+A worker folds one PostViewed event for each of N distinct posts into the post-engagement state
 (N keys, N changelog records). It is stopped, and started again two ways, in turns:
  - warm: the local RocksDB store is kept, so only the changelog's tail is read;
  - cold: the store is deleted, so every key is rebuilt from the changelog.
-Each time is measured from the start of the process until /health reports every table ready and
-the partitions assigned, and the last key answers. A sample of keys is then read back to check
+Each time is measured from the start of the process until /health reports every state running
+with every partition restored, and the last key answers. A sample of keys is then read back to check
 the rebuilt values, and the time one /posts/top query takes over every key is measured too.
 
     .venv/bin/python -m bench.recovery --keys 1000000 --repeat 3
@@ -40,22 +40,23 @@ def health(worker: WorkerProcess) -> dict:
 
 
 def wait_caught_up(worker: WorkerProcess, topic: str, timeout: float = 3600) -> None:
-    """Wait until the worker's group has committed every event of ``topic`` (lag 0 in /health)."""
+    """Wait until the worker's state engine has committed every event of ``topic`` (its states' lag 0 in /health)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if health(worker).get("topics", {}).get(topic, {}).get("lag") == 0:
+        states = health(worker).get("states", {}).values()
+        if states and all(state.get("lag") == 0 for state in states):
             return
         time.sleep(1)
     raise SystemExit(f"the worker did not catch up with {topic} within {timeout:.0f}s; see {worker.log_file}")
 
 
 def wait_ready(worker: WorkerProcess, keys: int, started: float, timeout: float = 1800) -> float:
-    """Seconds from ``started`` until every table is ready and the worker holds its partitions."""
+    """Seconds from ``started`` until every state runs with all its partitions restored here."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = health(worker)
-        tables = body.get("tables", {})
-        if tables and not body["rebalancing"] and all(table["state"] == "ready" for table in tables.values()):
+        states = body.get("states", {})
+        if states and all(state["state"] == "running" and state["partitions"] for state in states.values()):
             try:
                 worker.get(f"/posts/post{keys - 1}/engagement")
                 return time.monotonic() - started
