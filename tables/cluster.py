@@ -116,10 +116,18 @@ async def answer_for_key(
     return await forward(router, view, request, owner)
 
 
-async def gather(router: EngineRouter, state: State[Any], request: Request, local: Callable[[], Any]) -> list[Any]:
-    """This worker's part (``local()``) and the part of every other worker that holds partitions of ``state``,
-    as JSON values. A view answers a request that ``asks_locally`` with its own part alone."""
-    parts = [local()]
+def held_part(partitions: list[int], part: Any) -> dict[str, Any]:
+    """A worker's part of an answer about every key, and the partitions it was read from."""
+    return {"partitions": partitions, "part": part}
+
+
+async def gather(
+    router: EngineRouter, state: State[Any], request: Request, local: Callable[[], dict[str, Any]],
+) -> list[Any]:
+    """The parts of an answer about every key of ``state``: this worker's (``local()``, a ``held_part``) and every
+    other worker's that holds partitions of it, asked with ``scope=local``. They must cover every partition once:
+    while partitions move or are restored they may not, and the answer is 503 rather than a partial sum."""
+    held = [local()]
     query = {**request.query, "scope": LOCAL}
     urls = [host.with_path(request.rel_url.path).with_query(query) for host in await router.others(state)]
 
@@ -135,5 +143,9 @@ async def gather(router: EngineRouter, state: State[Any], request: Request, loca
 
     if urls:
         async with aiohttp.ClientSession(timeout=TIMEOUT, headers=forwarded_headers(request.headers)) as session:
-            parts.extend(await asyncio.gather(*(fetch(session, url) for url in urls)))
-    return parts
+            held.extend(await asyncio.gather(*(fetch(session, url) for url in urls)))
+    covered = sorted(partition for part in held for partition in part["partitions"])
+    if covered != list(range(router.engine.partition_count)):
+        router.forget()
+        raise ServiceUnavailable("partitions are being moved or restored; try again shortly")
+    return [part["part"] for part in held]

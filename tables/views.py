@@ -32,7 +32,7 @@ from streams.state.engine import State
 from streams.state.remote import AtLeast, EngineUnavailableError
 from streams.topics import relay_group_id, tier_topic_names, watched_topic_names
 from tables.access import Handler, token_required
-from tables.cluster import EngineRouter, answer_for_key, asks_locally, gather
+from tables.cluster import EngineRouter, answer_for_key, asks_locally, gather, held_part
 from tables.engagement import post_engagement
 from tables.engine import state_engine
 from tables.health import state_health, topic_health
@@ -106,8 +106,9 @@ class SignupsView(View):
         start, end = day_param(request, "from"), day_param(request, "to")
         if start and end and start > end:
             raise BadRequest(f"from ({start}) is after to ({end})")
-        def local() -> dict[str, int]:
-            return sum_partials(state_engine.items(signup_partials))
+        def local() -> dict[str, Any]:
+            partitions, items = state_engine.held_items(signup_partials)
+            return held_part(partitions, sum_partials(items))
 
         if asks_locally(request):
             return self.json(local())
@@ -134,10 +135,10 @@ class TopPostsView(View):
         limit = int_param(request, "limit", 10, 1, MAX_TOP)
         min_views = int_param(request, "min_views", 1, 0, 10**12)
 
-        def local() -> list[dict[str, object]]:
-            candidates = state_engine.ranked(post_engagement, limit, AtLeast("views", min_views))
+        def local() -> dict[str, Any]:
+            partitions, candidates = state_engine.held_ranked(post_engagement, limit, AtLeast("views", min_views))
             best = heapq.nlargest(limit, candidates, key=lambda item: (item[1].engagement_rate, item[1].views, item[0]))
-            return [record.as_json(post_id) for post_id, record in best]
+            return held_part(partitions, [record.as_json(post_id) for post_id, record in best])
 
         if asks_locally(request):
             return self.json(local())

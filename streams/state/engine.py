@@ -165,6 +165,18 @@ class StateEngine:
         with self.lock:
             return (state.name, partition_of(key, self.partition_count)) in self.stores
 
+    def held_items(self, state: State[V]) -> tuple[list[int], list[tuple[str, V]]]:
+        """The partitions of ``state`` held here and every key in them, read together."""
+        with self.lock:
+            return self.partitions(state), self.items(state)
+
+    def held_ranked(
+        self, state: State[V], limit: int, accept: Callable[[V], bool],
+    ) -> tuple[list[int], list[tuple[str, V]]]:
+        """The partitions of ``state`` held here and ``ranked`` over them, read together."""
+        with self.lock:
+            return self.partitions(state), self.ranked(state, limit, accept)
+
     def ranked(self, state: State[V], limit: int, accept: Callable[[V], bool]) -> list[tuple[str, V]]:
         """Up to ``limit`` accepted values of each of this worker's partitions, best first by ``state.rank``."""
         best: list[tuple[str, V]] = []

@@ -41,8 +41,8 @@ READ_TIMEOUT_S = 2.0
 #: The engine process's metrics that its worker serves: the service's own, not the interpreter's.
 METRICS_PREFIX = "streams_"
 #: The reads a worker may ask of its engine process.
-READS = frozenset({"items", "get", "holds", "ranked", "partitions", "restores", "status", "estimated_keys",
-                   "standby_partitions", "metrics"})
+READS = frozenset({"items", "get", "holds", "ranked", "held_items", "held_ranked", "partitions", "restores", "status",
+                   "estimated_keys", "standby_partitions", "metrics"})
 
 
 class EngineUnavailableError(StreamsError):
@@ -164,6 +164,14 @@ class EngineClient:
 
     def ranked(self, state: State[V], limit: int, accept: AtLeast) -> list[tuple[str, V]]:
         return list(self.call("ranked", state.name, limit, accept))
+
+    def held_items(self, state: State[V]) -> tuple[list[int], list[tuple[str, V]]]:
+        partitions, items = self.call("held_items", state.name)
+        return list(partitions), list(items)
+
+    def held_ranked(self, state: State[V], limit: int, accept: AtLeast) -> tuple[list[int], list[tuple[str, V]]]:
+        partitions, ranked = self.call("held_ranked", state.name, limit, accept)
+        return list(partitions), list(ranked)
 
     def partitions(self, state: State[Any]) -> list[int]:
         return list(self.call("partitions", state.name))
