@@ -175,7 +175,7 @@ def test_the_same_state_is_rebuilt_after_the_local_store_is_deleted(namespace, s
 
 
 def test_counts_stay_exact_when_a_worker_is_killed_mid_stream(namespace, start_worker, tmp_path) -> None:
-    posts, views_each = 40, 2500
+    posts, views_each = 40, 12_500
     with EventProducer(namespace.settings()) as producer:
         for n in range(views_each):
             for post in range(posts):
