@@ -41,8 +41,8 @@ READ_TIMEOUT_S = 2.0
 #: The engine process's metrics that its worker serves: the service's own, not the interpreter's.
 METRICS_PREFIX = "streams_"
 #: The reads a worker may ask of its engine process.
-READS = frozenset({"items", "get", "holds", "ranked", "held_items", "held_ranked", "partitions", "restores", "status",
-                   "estimated_keys", "standby_partitions", "metrics"})
+READS = frozenset({"get", "holds", "held_items", "held_ranked", "partitions", "restores", "status", "estimated_keys",
+                   "standby_partitions", "metrics"})
 
 
 class EngineUnavailableError(StreamsError):
@@ -152,18 +152,12 @@ class EngineClient:
             return answer
         raise AssertionError("unreachable")
 
-    def items(self, state: State[V]) -> list[tuple[str, V]]:
-        return list(self.call("items", state.name))
-
     def get(self, state: State[V], key: str) -> V | None:
         value: V | None = self.call("get", state.name, key)
         return value
 
     def holds(self, state: State[Any], key: str) -> bool:
         return bool(self.call("holds", state.name, key))
-
-    def ranked(self, state: State[V], limit: int, accept: AtLeast) -> list[tuple[str, V]]:
-        return list(self.call("ranked", state.name, limit, accept))
 
     def held_items(self, state: State[V]) -> tuple[list[int], list[tuple[str, V]]]:
         partitions, items = self.call("held_items", state.name)
